@@ -1,0 +1,73 @@
+//! medguard keeps health chatbots from hurting people.
+//!
+//! A chatbot backend calls medguard inline on every user request and every
+//! model response. It cleans hostile input, catches prompt injection,
+//! escalates red-flag symptoms to a human clinician, stops the model from
+//! diagnosing or prescribing, and makes sure every answer carries the
+//! disclaimer the operator must show.
+//!
+//! # Overview
+//!
+//! A [`Guardrail`] is an immutable pipeline of [`Check`]s. For each message it
+//! builds one normalised detection [`View`](normalize::View), runs the checks
+//! that apply to the [`Stage`], and returns a [`Verdict`]:
+//!
+//! * a [`Decision`]: `allow`, `modify` (forward the rewritten text) or `block`
+//!   (show the replacement text instead);
+//! * an independent [`Escalation`]: whether a clinician or emergency guidance
+//!   must be involved;
+//! * the text to forward, borrowed from the input when unchanged;
+//! * the [`Finding`]s, each with a check id, rule id, category, severity and
+//!   a byte [`Span`] of the original text (never a copy of it);
+//! * the id of the policy that decided.
+//!
+//! # Untrusted input
+//!
+//! medguard is built to check text from anyone:
+//!
+//! * **Panics.** Checking a message never panics and never returns an error
+//!   from [`Guardrail::check_request`] / [`Guardrail::check_response`]: a
+//!   check that faults (returns an error or panics) turns the verdict into
+//!   `block` with a finding naming the check (fail closed). The `try_` twins
+//!   return the fault instead. A check panic is caught with
+//!   `catch_unwind`, which cannot help in binaries built with
+//!   `panic = "abort"`; the built-in checks do not panic (fuzzed).
+//! * **Limits.** Messages longer than [`Limits::max_input_bytes`] (default
+//!   64 KiB) are blocked with the finding `sanitizer.too_long`, never
+//!   silently truncated; only their first `max_input_bytes` are scanned, and
+//!   only by the checks that still run after a block (red-flag escalation and
+//!   the disclaimer), so an emergency is not lost in a long message.
+//! * **Complexity.** Every check runs in time linear in the message length:
+//!   automata and the `regex` crate (no backtracking); the view is built in
+//!   one pass.
+//! * **Configuration errors** (bad pattern, duplicate id, unknown field) are
+//!   reported when the guardrail is built, as [`Error`], never while
+//!   checking.
+//!
+//! # Performance
+//!
+//! Everything is compiled once when the guardrail is built; cloning a
+//! `Guardrail` only bumps a reference count. Each message is normalised once.
+//! The `*_with` entry points take a caller-owned [`Scratch`] so that the clean
+//! path reuses its buffers; the plain entry points use a thread-local one.
+//!
+//! # Crate features
+//!
+//! * `cli`: the `medguard` command-line tool (clap, indicatif).
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod check;
+pub mod checks;
+mod error;
+mod guardrail;
+pub mod locale;
+pub mod normalize;
+pub mod policy;
+mod verdict;
+
+pub use check::{Check, CheckError, Context, Stage, Stages};
+pub use error::{BuildError, CheckFault, Error, PolicyError, Problem};
+pub use guardrail::{DangerousBuilder, Guardrail, GuardrailBuilder, Limits, Scratch};
+pub use locale::Locale;
+pub use policy::Policy;
+pub use verdict::{Decision, Escalation, Finding, Qualifier, Qualifiers, Severity, Span, Verdict};

@@ -1,7 +1,12 @@
 //! `medguard`: the command-line front end of the medguard guardrail.
 //!
-//! `medguard check [--policy FILE] [--jsonl] [FILE|-]` checks plain text (one
-//! request) or JSON lines `{"id", "input", "response"}` and prints verdicts.
+//! * `medguard check [--policy FILE] [--jsonl] [FILE|-]` checks plain text
+//!   (one message) or JSON lines `{"id", "input", "response"}` and prints
+//!   verdicts.
+//! * `medguard eval [--policy FILE] FILE.jsonl...` runs labelled rows and
+//!   reports recall and false-positive rates.
+
+mod eval;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -24,6 +29,8 @@ struct Cli {
 enum Command {
     /// Check plain text or JSON lines and print verdicts as JSON.
     Check(CheckArgs),
+    /// Run labelled JSON lines and report recall and false-positive rates.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -45,7 +52,7 @@ struct CheckArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum StageArg {
+pub(crate) enum StageArg {
     Request,
     Response,
 }
@@ -54,6 +61,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => run_check(&args),
+        Command::Eval(args) => eval::run_eval(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -64,7 +72,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_guardrail(policy: Option<&Path>) -> Result<Guardrail, String> {
+pub(crate) fn load_guardrail(policy: Option<&Path>) -> Result<Guardrail, String> {
     let policy = match policy {
         Some(p) => Policy::from_path(p).map_err(|e| e.to_string())?,
         None => Policy::builtin().map_err(|e| e.to_string())?,

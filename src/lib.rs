@@ -63,6 +63,7 @@ mod guardrail;
 pub mod locale;
 pub mod normalize;
 pub mod policy;
+pub mod stream;
 mod verdict;
 
 pub use check::{Check, CheckError, Context, Stage, Stages};
@@ -70,4 +71,5 @@ pub use error::{BuildError, CheckFault, Error, PolicyError, Problem};
 pub use guardrail::{DangerousBuilder, Guardrail, GuardrailBuilder, Limits, Scratch};
 pub use locale::Locale;
 pub use policy::Policy;
+pub use stream::{Release, ResponseStream, StreamConfig, StreamEnd};
 pub use verdict::{Decision, Escalation, Finding, Qualifier, Qualifiers, Severity, Span, Verdict};

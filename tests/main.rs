@@ -2,6 +2,7 @@
 //! links once.
 
 mod pipeline;
+mod stream;
 
 #[cfg(feature = "cli")]
 mod cli;

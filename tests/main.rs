@@ -2,6 +2,7 @@
 //! links once.
 
 mod pipeline;
+mod sanitizer;
 
 #[cfg(feature = "cli")]
 mod cli;

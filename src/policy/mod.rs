@@ -36,7 +36,6 @@ pub struct PipelineConfig {
     pub dangerous_allow_missing_safety_checks: bool,
 }
 
-
 /// A whole pipeline described as data.
 ///
 /// | field | default |

@@ -2,6 +2,7 @@
 //! links once.
 
 mod pipeline;
+mod sanitizer;
 mod stream;
 
 #[cfg(feature = "cli")]

@@ -133,15 +133,20 @@ pub(crate) fn run_eval(args: &EvalArgs) -> Result<(), String> {
         .filter
         .iter()
         .map(|f| {
-            f.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())).ok_or(format!("--filter {f}: expected FIELD=VALUE"))
+            f.split_once('=')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .ok_or(format!("--filter {f}: expected FIELD=VALUE"))
         })
         .collect::<Result<_, _>>()?;
     let is_positive = |label: &str| {
-        if args.positive.is_empty() { !NEGATIVE_LABELS.contains(&label) } else { args.positive.iter().any(|p| p == label) }
+        if args.positive.is_empty() {
+            !NEGATIVE_LABELS.contains(&label)
+        } else {
+            args.positive.iter().any(|p| p == label)
+        }
     };
 
-    let mut report =
-        Report { policy: guard.policy_id().to_string(), signal: args.signal.clone(), ..Report::default() };
+    let mut report = Report { policy: guard.policy_id().to_string(), signal: args.signal.clone(), ..Report::default() };
     let mut per_label: BTreeMap<String, Counts> = BTreeMap::new();
     for path in &args.files {
         report.files.push(path.display().to_string());
@@ -254,7 +259,11 @@ fn per_label_positive(report: &Report) -> BTreeMap<String, bool> {
 
 /// Runs one row; returns the request verdict (for exchanges) and the judged
 /// verdict.
-fn judge(guard: &Guardrail, row: &Map<String, Value>, stage: StageArg) -> Option<(Option<Verdict<'static>>, Verdict<'static>)> {
+fn judge(
+    guard: &Guardrail,
+    row: &Map<String, Value>,
+    stage: StageArg,
+) -> Option<(Option<Verdict<'static>>, Verdict<'static>)> {
     let text = |k: &str| row.get(k).and_then(Value::as_str);
     if row.contains_key("input") || row.contains_key("response") {
         let request = text("input").map(|t| guard.check_request(t).into_owned());
@@ -332,7 +341,11 @@ fn print_text(out: &mut impl Write, r: &Report, positive: &BTreeMap<String, bool
     }
     let c = &r.confusion;
     writeln!(out)?;
-    writeln!(out, "confusion: TP {}  FN {}  FP {}  TN {}", c.true_positive, c.false_negative, c.false_positive, c.true_negative)?;
+    writeln!(
+        out,
+        "confusion: TP {}  FN {}  FP {}  TN {}",
+        c.true_positive, c.false_negative, c.false_positive, c.true_negative
+    )?;
     let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), pct);
     writeln!(
         out,

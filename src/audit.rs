@@ -1128,4 +1128,193 @@ mod tests {
         assert!(h.text.is_none());
         assert_eq!(KeptText::of(KeepText::Full, &ev).text.as_deref(), Some("secret"));
     }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("medguard-audit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("audit.jsonl")
+    }
+
+    fn write_n(path: &Path, n: usize, config: &AuditConfig) {
+        let sink = JsonlAuditSink::open(path, config).unwrap();
+        for i in 0..n {
+            let text = format!("message {i}");
+            let v = Verdict::allow(&text, "p@1+sha256:00");
+            let id = i.to_string();
+            sink.record(&AuditEvent::new(Stage::Request, &text, &v).with_id(&id)).unwrap();
+        }
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path).unwrap().lines().map(str::to_string).collect()
+    }
+
+    fn check(text: &str) -> VerifyReport {
+        verify(text.as_bytes(), None).unwrap()
+    }
+
+    #[test]
+    fn records_chain_and_reopening_continues_the_chain() {
+        let path = tmp("chain");
+        write_n(&path, 3, &AuditConfig::default());
+        write_n(&path, 2, &AuditConfig { keep_text: KeepText::Sha256, fsync: true });
+        let ls = lines(&path);
+        assert_eq!(ls.len(), 5);
+        let first: Value = serde_json::from_str(&ls[0]).unwrap();
+        assert_eq!(first["prev"], GENESIS);
+        assert_eq!(first["seq"], 0);
+        assert_eq!(first["keep"], "none");
+        assert!(first.get("text").is_none() && first.get("text_sha256").is_none());
+        assert!(!ls[0].contains("message"), "no text is kept by default: {}", ls[0]);
+        let fourth: Value = serde_json::from_str(&ls[3]).unwrap();
+        assert_eq!(fourth["seq"], 3);
+        assert_eq!(fourth["prev"], hex(&Sha256::digest(ls[2].as_bytes())));
+        assert_eq!(fourth["text_sha256"], hex(&Sha256::digest(b"message 0")));
+        let r = verify_file(&path, None).unwrap();
+        assert!(r.is_intact(), "{:?}", r.problem());
+        assert_eq!(r.records(), 5);
+        assert_eq!(r.head(), hex(&Sha256::digest(ls[4].as_bytes())));
+        let sink = JsonlAuditSink::open(&path, &AuditConfig::default()).unwrap();
+        assert_eq!(sink.head(), AuditHead { next_seq: 5, hash: r.head().to_string() });
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let path = tmp("lock");
+        let _a = JsonlAuditSink::open(&path, &AuditConfig::default()).unwrap();
+        let e = JsonlAuditSink::open(&path, &AuditConfig::default()).unwrap_err();
+        assert!(e.message().contains("in use"), "{e}");
+    }
+
+    #[test]
+    fn many_threads_keep_one_consistent_chain() {
+        let path = tmp("threads");
+        let sink = Arc::new(JsonlAuditSink::open(&path, &AuditConfig::default()).unwrap());
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let sink: Arc<dyn AuditSink> = sink.clone();
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        let text = format!("t{t} m{i}");
+                        let v = Verdict::allow(&text, "p");
+                        sink.record(&AuditEvent::new(Stage::Response, &text, &v)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let r = verify_file(&path, None).unwrap();
+        assert!(r.is_intact(), "{:?}", r.problem());
+        assert_eq!(r.records(), 800);
+    }
+
+    #[test]
+    fn torn_last_line_is_reported_then_cut_on_reopen() {
+        let path = tmp("torn");
+        write_n(&path, 3, &AuditConfig::default());
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() - 10]).unwrap();
+        let r = verify_file(&path, None).unwrap();
+        assert!(r.is_intact());
+        assert_eq!(r.torn_line(), Some(3));
+        assert_eq!(r.records(), 2);
+        let sink = JsonlAuditSink::open(&path, &AuditConfig::default()).unwrap();
+        assert!(sink.recovered_torn_bytes() > 0);
+        drop(sink);
+        write_n(&path, 1, &AuditConfig::default());
+        let r = verify_file(&path, None).unwrap();
+        assert!(r.is_intact() && r.torn_line().is_none(), "{r:?}");
+        assert_eq!(r.records(), 3);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_log_is_never_touched() {
+        let path = tmp("foreign");
+        std::fs::write(&path, "hello\nworld").unwrap();
+        assert!(JsonlAuditSink::open(&path, &AuditConfig::default()).is_err());
+        std::fs::write(&path, "no newline at all").unwrap();
+        assert!(JsonlAuditSink::open(&path, &AuditConfig::default()).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "no newline at all");
+    }
+
+    #[test]
+    fn every_kind_of_tampering_names_the_first_bad_line() {
+        let path = tmp("tamper");
+        write_n(&path, 6, &AuditConfig { keep_text: KeepText::Full, fsync: false });
+        let ls = lines(&path);
+        let join = |ls: &[String]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let expect = |text: String, kind: TamperKind, line: u64| {
+            let r = check(&text);
+            let p = r.problem().unwrap_or_else(|| panic!("{kind} not detected"));
+            assert_eq!((p.kind(), p.line()), (kind, line), "{p}");
+        };
+        assert!(check(&join(&ls)).is_intact());
+
+        let mut edited = ls.clone();
+        edited[2] = edited[2].replace("message 2", "message X");
+        expect(join(&edited), TamperKind::Edited, 3);
+
+        let mut deleted = ls.clone();
+        deleted.remove(3);
+        expect(join(&deleted), TamperKind::Deleted, 4);
+        expect(join(&ls[2..]), TamperKind::Deleted, 1);
+
+        let mut swapped = ls.clone();
+        swapped.swap(2, 3);
+        expect(join(&swapped), TamperKind::Reordered, 3);
+        let mut moved = ls.clone();
+        let l = moved.remove(1);
+        moved.insert(4, l);
+        expect(join(&moved), TamperKind::Reordered, 2);
+
+        let mut copied = ls.clone();
+        copied.insert(4, ls[1].clone());
+        expect(join(&copied), TamperKind::Inserted, 5);
+        // A forged record that fits the chain before it is caught by the
+        // genuine record after it.
+        let forged_prev = hex(&Sha256::digest(ls[2].as_bytes()));
+        let mut forged: Value = serde_json::from_str(&ls[3]).unwrap();
+        forged["text"] = "forged".into();
+        forged["prev"] = forged_prev.into();
+        let mut inserted = ls.clone();
+        inserted.insert(3, forged.to_string());
+        expect(join(&inserted), TamperKind::Inserted, 4);
+
+        let mut garbage = ls.clone();
+        garbage[1] = "{not json".into();
+        expect(join(&garbage), TamperKind::NotJson, 2);
+        let mut foreign = ls.clone();
+        foreign[1] = r#"{"hello": 1}"#.into();
+        expect(join(&foreign), TamperKind::NotARecord, 2);
+        let mut blank = ls.clone();
+        blank.insert(2, String::new());
+        expect(join(&blank), TamperKind::NotJson, 3);
+
+        // Truncation at a record boundary needs an anchor.
+        let head = check(&join(&ls)).head().to_string();
+        assert!(check(&join(&ls[..4])).is_intact());
+        let r = verify(join(&ls[..4]).as_bytes(), Some(&head)).unwrap();
+        assert_eq!(r.problem().map(Tamper::kind), Some(TamperKind::Truncated));
+        let r = verify(join(&ls).as_bytes(), Some(&format!("sha256:{head}"))).unwrap();
+        assert!(r.is_intact());
+        assert_eq!(r.anchor_line(), Some(6));
+    }
+
+    #[test]
+    fn redacted_records_mask_findings_only() {
+        let path = tmp("redacted");
+        let sink = JsonlAuditSink::open(&path, &AuditConfig { keep_text: KeepText::Redacted, fsync: false }).unwrap();
+        let text = "my face droops since noon";
+        let f = Finding::new("high_risk", "stroke.face_droop", "stroke", Severity::Emergency, Span::new(3, 14));
+        let v = Verdict::new(Decision::Block, None, Cow::Borrowed("x"), vec![f], "p".into());
+        sink.record(&AuditEvent::new(Stage::Request, text, &v)).unwrap();
+        let rec: Value = serde_json::from_str(&lines(&path)[0]).unwrap();
+        assert_eq!(rec["text"], "my [redacted] since noon");
+        assert_eq!(rec["verdict"]["findings"][0]["rule"], "stroke.face_droop");
+        assert_eq!(rec["verdict"]["decision"], "block");
+        assert!(rec["verdict"].get("text").is_none(), "the verdict's text is never recorded");
+    }
 }

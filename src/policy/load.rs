@@ -113,7 +113,9 @@ impl Document {
     ///
     /// Never in a released build (a test parses it).
     pub fn builtin() -> Result<Document, PolicyError> {
-        Loader::default().run(Start::Text { name: BUILTIN_NAME, text: BUILTIN_POLICY_TOML, json: false, dir: None })
+        Loader::default()
+            .run(Start::Text { name: BUILTIN_NAME, text: BUILTIN_POLICY_TOML, json: false, dir: None })
+            .into_document()
     }
 
     /// Reads a policy file (JSON when the extension is `.json`, TOML
@@ -125,7 +127,7 @@ impl Document {
     /// A [`PolicyError`] listing every problem found, each with its file,
     /// line and column where known.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Document, PolicyError> {
-        Loader::default().run(Start::File(path.as_ref()))
+        Loader::default().run(Start::File(path.as_ref())).into_document()
     }
 
     /// Parses a TOML policy. Relative `extends` and `rules_files` paths are
@@ -135,7 +137,9 @@ impl Document {
     ///
     /// As [`Document::from_path`].
     pub fn from_toml_str(text: &str) -> Result<Document, PolicyError> {
-        Loader::default().run(Start::Text { name: "<string>", text, json: false, dir: Some(PathBuf::new()) })
+        Loader::default()
+            .run(Start::Text { name: "<string>", text, json: false, dir: Some(PathBuf::new()) })
+            .into_document()
     }
 
     /// Parses a JSON policy. Relative `extends` and `rules_files` paths are
@@ -145,7 +149,9 @@ impl Document {
     ///
     /// As [`Document::from_path`].
     pub fn from_json_str(text: &str) -> Result<Document, PolicyError> {
-        Loader::default().run(Start::Text { name: "<string>", text, json: true, dir: Some(PathBuf::new()) })
+        Loader::default()
+            .run(Start::Text { name: "<string>", text, json: true, dir: Some(PathBuf::new()) })
+            .into_document()
     }
 
     /// The name of the top-level source (the file given, `<builtin>` or
@@ -184,15 +190,49 @@ impl Document {
     /// problems.
     pub fn to_policy(&self) -> Result<Policy, PolicyError> {
         let policy = self.deserialize().map_err(|raw| self.error(raw))?;
-        let raw: Vec<RawProblem> = policy
+        let raw = self.semantic_problems(&policy);
+        if raw.is_empty() { Ok(policy) } else { Err(self.error(raw)) }
+    }
+
+    fn semantic_problems(&self, policy: &Policy) -> Vec<RawProblem> {
+        policy
             .problems()
             .into_iter()
             .map(|e| {
                 let at = self.root.locate(&tree::parse_path(e.field()), false);
                 RawProblem::new(e.field(), Some(at), e.message())
             })
-            .collect();
-        if raw.is_empty() { Ok(policy) } else { Err(self.error(raw)) }
+            .collect()
+    }
+
+    /// Everything [`validate`](Document::validate) checks, for a file, and
+    /// as much of it as possible at once: a missing rule file does not stop
+    /// the report of an unknown field elsewhere. (Checks are built only
+    /// when nothing else is wrong, since a missing rule file or a wrong
+    /// type would make their problems misleading.) This is what
+    /// `medguard policy validate FILE` runs.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] with every problem found.
+    pub fn validate_path(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let loaded = Loader::default().run(Start::File(path.as_ref()));
+        let Some(root) = loaded.root else { return Err(to_error(&loaded.name, &loaded.sources, loaded.problems)) };
+        let doc = Document { root, sources: loaded.sources };
+        let mut problems = loaded.problems;
+        match doc.deserialize() {
+            Err(raw) => problems.extend(raw),
+            Ok(policy) => {
+                problems.extend(doc.semantic_problems(&policy));
+                if problems.is_empty() {
+                    problems.extend(doc.build_problems(&policy));
+                }
+                if problems.is_empty() {
+                    return Ok(policy);
+                }
+            }
+        }
+        Err(doc.error(problems))
     }
 
     /// Builds the guardrail of `policy` (which must come from this
@@ -316,8 +356,10 @@ impl Document {
 
 /// Turns raw problems into a located [`PolicyError`] named after the first
 /// source (or `name` when there is none).
-fn to_error(name: &str, sources: &[Source], raw: Vec<RawProblem>) -> PolicyError {
+fn to_error(name: &str, sources: &[Source], mut raw: Vec<RawProblem>) -> PolicyError {
     let name = sources.first().map_or_else(|| name.to_string(), |s| s.name.clone());
+    // In file order: the top file first, then what it extends and uses.
+    raw.sort_by_key(|p| p.at.map_or((usize::MAX, 0), |at| (at.src, at.offset)));
     let problems = raw
         .into_iter()
         .take(MAX_PROBLEMS)
@@ -368,6 +410,25 @@ fn remove(value: &mut Value, path: &[Seg]) -> bool {
     }
 }
 
+/// What [`Loader::run`] produced.
+struct Loaded {
+    /// The top-level source's name (for errors when it could not be read).
+    name: String,
+    root: Option<Node>,
+    sources: Vec<Source>,
+    problems: Vec<RawProblem>,
+}
+
+impl Loaded {
+    /// The document, when it loaded without any problem.
+    fn into_document(self) -> Result<Document, PolicyError> {
+        match self.root {
+            Some(root) if self.problems.is_empty() => Ok(Document { root, sources: self.sources }),
+            _ => Err(to_error(&self.name, &self.sources, self.problems)),
+        }
+    }
+}
+
 enum Start<'a> {
     File(&'a Path),
     Text { name: &'a str, text: &'a str, json: bool, dir: Option<PathBuf> },
@@ -382,29 +443,35 @@ struct Loader {
 }
 
 impl Loader {
-    fn run(mut self, start: Start<'_>) -> Result<Document, PolicyError> {
+    /// Loads a document, or as much of one as can be built: `root` is
+    /// `None` when a file cannot be read or parsed or a layer cannot be
+    /// merged; rule-file problems leave the rest of the tree usable, so
+    /// validation can go on to report serde problems too.
+    fn run(mut self, start: Start<'_>) -> Loaded {
         let mut chain = Vec::new();
-        let src = match start {
+        let (fallback, src) = match start {
             Start::File(path) => {
+                let name = path.display().to_string();
                 let Some(source) = self.read_source(path, "", None) else {
-                    return Err(to_error(&path.display().to_string(), &self.sources, self.problems));
+                    return self.loaded(name, None);
                 };
                 if let Ok(c) = path.canonicalize() {
                     chain.push(c);
                 }
-                self.push(source)
+                (name, self.push(source))
             }
             Start::Text { name, text, json, dir } => {
                 if let Err(message) = check_size(text.len(), self.total_bytes) {
-                    return Err(to_error(name, &self.sources, vec![RawProblem::new("", None, message)]));
+                    self.problems.push(RawProblem::new("", None, message));
+                    return self.loaded(name.into(), None);
                 }
-                self.push(Source { name: name.into(), text: text.into(), dir, json })
+                (name.to_string(), self.push(Source { name: name.into(), text: text.into(), dir, json }))
             }
         };
         let root = self.layer(src, &mut chain);
         let mut root = match root {
             Some(r) if self.problems.is_empty() => r,
-            _ => return Err(to_error("", &self.sources, self.problems)),
+            _ => return self.loaded(fallback, None),
         };
         self.splice_rules(&mut root, "");
         if root.depth() > MAX_DEPTH {
@@ -413,11 +480,13 @@ impl Loader {
                 Some(root.at),
                 format!("the resolved policy is nested deeper than {MAX_DEPTH} levels"),
             ));
+            return self.loaded(fallback, None);
         }
-        if !self.problems.is_empty() {
-            return Err(to_error("", &self.sources, self.problems));
-        }
-        Ok(Document { root, sources: self.sources })
+        self.loaded(fallback, Some(root))
+    }
+
+    fn loaded(self, name: String, root: Option<Node>) -> Loaded {
+        Loaded { name, root, sources: self.sources, problems: self.problems }
     }
 
     fn push(&mut self, source: Source) -> usize {
@@ -872,15 +941,24 @@ mod tests {
     }
 
     #[test]
+    fn validate_path_reports_rule_file_and_serde_problems_together() {
+        let d = dir("together");
+        write(&d.join("p.toml"), "name = \"p\"\nversion = \"1\"\nbogus = 2\n[x]\nrules_files = [\"gone.toml\"]\n");
+        let e = Document::validate_path(d.join("p.toml")).unwrap_err();
+        let fields: Vec<&str> = e.problems().iter().map(|p| p.field()).collect();
+        assert_eq!(fields, ["bogus", "x", "x.rules_files[0]"], "{e}");
+    }
+
+    #[test]
     fn every_serde_problem_is_reported_with_its_location() {
         let text = "name = \"x\"\nversion = \"1\"\nbogus = 1\n[limits]\nmax_input_byte = 3\nmax_findings = \"many\"\n\
                     [pipeline]\nchecks = \"sanitizer\"\n";
         let e = Document::from_toml_str(text).unwrap().to_policy().unwrap_err();
         let ps = problems(&e);
         let fields: Vec<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-        assert_eq!(fields, ["bogus", "limits.max_findings", "limits.max_input_byte", "pipeline.checks"], "{e}");
+        assert_eq!(fields, ["bogus", "limits.max_input_byte", "limits.max_findings", "pipeline.checks"], "{e}");
         let lines: Vec<Option<usize>> = ps.iter().map(|p| p.1).collect();
-        assert_eq!(lines, [Some(3), Some(6), Some(5), Some(8)], "{e}");
+        assert_eq!(lines, [Some(3), Some(5), Some(6), Some(8)], "{e}");
     }
 
     #[test]

@@ -5,3 +5,14 @@ mod pipeline;
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod support;
+
+#[cfg(feature = "cli")]
+mod policy;
+
+#[cfg(feature = "cli")]
+mod audit;
+
+#[cfg(feature = "cli")]
+mod check;

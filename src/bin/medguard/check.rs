@@ -177,13 +177,13 @@ fn progress_bar(len: Option<u64>, disabled: bool) -> ProgressBar {
     }
     match len {
         Some(n) if n >= PROGRESS_MIN_BYTES => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
+            ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         Some(_) => ProgressBar::hidden(),
         None if io::stdin().is_terminal() => ProgressBar::hidden(),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec} {msg}")
+            ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     }

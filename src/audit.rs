@@ -9,12 +9,15 @@
 //!
 //! # Patient text
 //!
-//! **Records never contain the checked text unless the policy says
-//! `keep_text = "full"`.** A record holds the verdict's decision,
+//! **Records contain no patient text unless the policy asks for it**:
+//! with the default `keep_text = "none"` (and with `"sha256"`) nothing of
+//! the checked text is stored; `"full"` stores it, and `"redacted"` stores it
+//! with the findings masked. A record holds the verdict's decision,
 //! escalation (category, severity and the operator's localised message),
 //! findings (check, rule, category, severity, byte span — never text) and
-//! policy id; not the verdict's forwarded or replacement text. What is kept
-//! of the checked message is set by the policy's `[audit]` section
+//! policy id; never the verdict's forwarded or replacement text. The `id`
+//! is stored as the caller gives it: do not put patient data in ids. What
+//! is kept of the checked message is set by the policy's `[audit]` section
 //! ([`AuditConfig`]):
 //!
 //! | `keep_text` | the record holds |

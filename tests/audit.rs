@@ -93,11 +93,9 @@ fn check_appends_one_record_per_verdict_and_continues_the_chain() {
 #[test]
 fn the_policy_decides_what_records_keep_of_the_text() {
     let text = "My chest hurts";
-    for (keep, field, expect) in [
-        ("sha256", "text_sha256", None),
-        ("full", "text", Some(text)),
-        ("redacted", "text", Some(text)),
-    ] {
+    for (keep, field, expect) in
+        [("sha256", "text_sha256", None), ("full", "text", Some(text)), ("redacted", "text", Some(text))]
+    {
         let dir = tempdir(&format!("audit-keep-{keep}"));
         let policy = site_policy(&dir, &format!("[audit]\nkeep_text = \"{keep}\"\nfsync = true\n"));
         let log = dir.join("audit.jsonl");
@@ -138,7 +136,15 @@ fn verify_names_the_first_bad_line_of_a_tampered_log() {
     let mut edited = good.clone();
     edited[1] = edited[1].replace("\"decision\":\"allow\"", "\"decision\":\"block\"");
     assert_ne!(edited[1], good[1]);
-    assert_eq!(tampered(&log, &edited), (1, format!("{name}: line 2: edited: line 2 was changed after it was written: its SHA-256 does not match the `prev` of line 3 (or line 3's `prev` was changed)\n")));
+    assert_eq!(
+        tampered(&log, &edited),
+        (
+            1,
+            format!(
+                "{name}: line 2: edited: line 2 was changed after it was written: its SHA-256 does not match the `prev` of line 3 (or line 3's `prev` was changed)\n"
+            )
+        )
+    );
 
     let mut deleted = good.clone();
     deleted.remove(2);

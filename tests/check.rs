@@ -35,7 +35,8 @@ fn fail_on_turns_blocked_verdicts_into_exit_status_1() {
     // In JSON lines, any line's request or response counts.
     let mut cmd = bin();
     cmd.arg("check").arg("--policy").arg(&policy).args(["--jsonl", "--fail-on", "blocked"]);
-    let input = format!("{{\"id\": 1, \"input\": \"ok\"}}\n{{\"id\": 2, \"input\": \"ok\", \"response\": \"{long}\"}}\n");
+    let input =
+        format!("{{\"id\": 1, \"input\": \"ok\"}}\n{{\"id\": 2, \"input\": \"ok\", \"response\": \"{long}\"}}\n");
     let out = run_with_stdin(cmd, input);
     assert_code(&out, 1);
     assert_eq!(jsonl(&out).len(), 2);
@@ -50,7 +51,9 @@ fn over_long_lines_get_an_error_and_the_stream_goes_on() {
     let mut input = Vec::with_capacity(65 << 20);
     input.extend_from_slice(b"{\"id\": 1, \"input\": \"ok\"}\n{\"id\": 2, \"input\": \"");
     input.resize(input.len() + (64 << 20), b'a');
-    input.extend_from_slice(b"\"}\n\xff\xfe not utf-8\n\n{\"id\": 3, \"response\": \"fine\"}\n{\"id\": 4, \"label\": \"x\"}\n");
+    input.extend_from_slice(
+        b"\"}\n\xff\xfe not utf-8\n\n{\"id\": 3, \"response\": \"fine\"}\n{\"id\": 4, \"label\": \"x\"}\n",
+    );
     let mut cmd = bin();
     cmd.arg("check").arg("--policy").arg(&policy).args(["--jsonl", "--max-line-bytes", "1048576"]);
     let out = run_with_stdin(cmd, input);
@@ -114,12 +117,8 @@ fn eval_judges_an_exchange_by_both_of_its_verdicts() {
         ),
     );
     for signal in ["block", "check:sanitizer", "intervene"] {
-        let out = bin()
-            .args(["eval", "--json", "--signal", signal, "--policy"])
-            .arg(&policy)
-            .arg(&data)
-            .output()
-            .unwrap();
+        let out =
+            bin().args(["eval", "--json", "--signal", signal, "--policy"]).arg(&policy).arg(&data).output().unwrap();
         assert_code(&out, 0);
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(r["confusion"]["true_positive"], 1, "{signal}: {r}");

@@ -213,7 +213,10 @@ fn extends_cycles_missing_bases_and_bad_values_are_errors() {
 fn rules_files_are_spliced_relative_to_the_file_that_names_them() {
     let dir = tempdir("pol-rules");
     write(&dir.join("base/lexicon/extra.toml"), "[[rules]]\nid = \"base.one\"\n\n[[rules]]\nid = \"base.two\"\n");
-    write(&dir.join("base/base.toml"), "extends = \"builtin\"\n[lexicon_check]\nrules_files = [\"lexicon/extra.toml\"]\n");
+    write(
+        &dir.join("base/base.toml"),
+        "extends = \"builtin\"\n[lexicon_check]\nrules_files = [\"lexicon/extra.toml\"]\n",
+    );
     write(&dir.join("site-rules.json"), r#"{"rules": [{"id": "site.one"}]}"#);
     let p = write(
         &dir.join("site.toml"),
@@ -246,10 +249,14 @@ fn bad_rule_files_name_the_field_the_file_and_the_line() {
     let text = stdout(&out);
     let name = p.display().to_string();
     assert!(
-        text.contains(&format!("{name}:4:3: `lexicon_check.rules_files[0]`: cannot read `")) && text.contains("missing.toml"),
+        text.contains(&format!("{name}:4:3: `lexicon_check.rules_files[0]`: cannot read `"))
+            && text.contains("missing.toml"),
         "{text}"
     );
-    assert!(text.contains("extra-key.toml:1:1: `lexicon_check.rules_files[1]: version`: unknown key `version`"), "{text}");
+    assert!(
+        text.contains("extra-key.toml:1:1: `lexicon_check.rules_files[1]: version`: unknown key `version`"),
+        "{text}"
+    );
     assert!(text.contains("`lexicon_check.rules_files[2]`:") && text.contains("larger than"), "{text}");
     assert!(text.contains("deep.toml") && text.contains("nested"), "{text}");
 }

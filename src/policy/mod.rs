@@ -91,7 +91,8 @@
 //! Checks compile the patterns a policy supplies with [`compile_regex`] /
 //! [`compile_regex_set`], which bound pattern length, compiled size, lazy-DFA
 //! size, nesting and pattern count ([`RegexLimits`], defaults documented
-//! there) and name the offending field.
+//! there) and name the offending field. [`check_unique_ids`] reports a
+//! duplicate rule id with the fields of both rules.
 //!
 //! # The policy id
 //!
@@ -103,6 +104,7 @@
 
 mod load;
 mod pattern;
+mod rules;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -119,6 +121,7 @@ use crate::locale::{Locale, LocaleConfig};
 
 pub use load::{Document, Location, MAX_DEPTH, MAX_EXTENDS, MAX_PROBLEMS, MAX_RULES_FILES, MAX_TOTAL_BYTES};
 pub use pattern::{RegexLimits, check_pattern_count, compile_regex, compile_regex_set, compile_regex_with};
+pub use rules::check_unique_ids;
 
 /// The text of the built-in healthcare policy.
 pub const BUILTIN_POLICY_TOML: &str = include_str!("healthcare.toml");

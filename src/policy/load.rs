@@ -1040,4 +1040,51 @@ mod tests {
         problems.extend(loader.problems);
         assert!(problems[0].message.contains("relative path"), "{problems:?}");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                (-1e9f64..1e9).prop_map(serde_json::Value::from),
+                "[a-z\\\\\"\\u{e9}\\u{1F600} ]{0,8}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(6, 64, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                    prop::collection::btree_map("[a-z_]{1,6}", inner, 0..6)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_never_panics(text in "[\\[\\]{}=\\.,\"'a-c0-9 \\n#:_-]{0,200}") {
+                let _ = Document::from_toml_str(&text).and_then(|d| d.to_policy());
+                let _ = Document::from_json_str(&text).and_then(|d| d.to_policy());
+            }
+
+            #[test]
+            fn json_trees_round_trip_with_origins(map in prop::collection::btree_map("[a-z_]{1,6}", json_value(), 1..6)) {
+                let value = serde_json::Value::Object(map.into_iter().collect());
+                for text in [value.to_string(), serde_json::to_string_pretty(&value).unwrap()] {
+                    let doc = Document::from_json_str(&text).unwrap();
+                    // As serde_json itself reads the text (its float parsing
+                    // may differ from the original in the last bit).
+                    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    prop_assert_eq!(doc.value(), expected);
+                    for key in value.as_object().unwrap().keys() {
+                        let at = doc.locate(key).unwrap();
+                        prop_assert!(at.line() >= 1 && at.column() >= 1);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -7,3 +7,14 @@ mod stream;
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod support;
+
+#[cfg(feature = "cli")]
+mod policy;
+
+#[cfg(feature = "cli")]
+mod audit;
+
+#[cfg(feature = "cli")]
+mod check;

@@ -3,18 +3,22 @@
 //!
 //! Rows are `{"text", "label", ...}` (judged at `--stage`) or exchanges
 //! `{"input", "response", "label", ...}` (the response judged in the context
-//! of the request; a row without a response is judged on its request). The
-//! text of a row is never printed: misses are listed by file and line.
+//! of the request; a row without a response is judged on its request). An
+//! exchange is predicted positive when either of its verdicts is: a blocked
+//! request never reaches the model, and a red flag or injection found in the
+//! request is the guard's answer for the whole exchange. The text of a row
+//! is never printed: misses are listed by file and line.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use medguard::{Decision, Guardrail, Severity, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::lines::{DEFAULT_MAX_LINE_BYTES, Line, Lines};
 use crate::{StageArg, load_guardrail};
 
 /// Labels treated as negatives unless `--positive` says otherwise.
@@ -151,9 +155,18 @@ pub(crate) fn run_eval(args: &EvalArgs) -> Result<(), String> {
     for path in &args.files {
         report.files.push(path.display().to_string());
         let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
-            let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-            let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(&line) else {
+        // Bounded lines: an over-long line is skipped (and counted), never
+        // held whole.
+        let mut lines = Lines::new(file, DEFAULT_MAX_LINE_BYTES);
+        while let Some((n, line)) = lines.next().map_err(|e| format!("{}: {e}", path.display()))? {
+            let line = match line {
+                Line::Ok(bytes) => bytes,
+                Line::TooLong => {
+                    report.skipped_rows += 1;
+                    continue;
+                }
+            };
+            let Ok(Value::Object(row)) = serde_json::from_slice::<Value>(line) else {
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     report.skipped_rows += 1;
                 }
@@ -170,7 +183,7 @@ pub(crate) fn run_eval(args: &EvalArgs) -> Result<(), String> {
                 report.skipped_rows += 1;
                 continue;
             };
-            let predicted = predict(&signal, &judged, min_severity);
+            let predicted = predict(&signal, request.as_ref(), &judged, min_severity);
             let positive = is_positive(&label);
             report.rows += 1;
             per_label.entry(label.clone()).or_default().add(predicted);
@@ -183,7 +196,7 @@ pub(crate) fn run_eval(args: &EvalArgs) -> Result<(), String> {
             }
             if args.list_misses && positive != predicted {
                 let kind = if positive { "false negative" } else { "false positive" };
-                report.misses.push(format!("{}:{}: {kind} ({label})", path.display(), n + 1));
+                report.misses.push(format!("{}:{n}: {kind} ({label})", path.display()));
             }
             if let Some(e) = judged.escalation() {
                 *report
@@ -284,7 +297,13 @@ fn judge(
     Some((None, judged))
 }
 
-fn predict(signal: &Signal, v: &Verdict<'_>, min: Severity) -> bool {
+/// Whether the exchange (its request verdict, if any, and the judged
+/// verdict) is a positive prediction.
+fn predict(signal: &Signal, request: Option<&Verdict<'_>>, judged: &Verdict<'_>, min: Severity) -> bool {
+    request.into_iter().chain(std::iter::once(judged)).any(|v| predict_one(signal, v, min))
+}
+
+fn predict_one(signal: &Signal, v: &Verdict<'_>, min: Severity) -> bool {
     match signal {
         Signal::Block => v.is_blocked(),
         Signal::Escalate => v.is_escalated(),

@@ -125,3 +125,33 @@ fn eval_judges_an_exchange_by_both_of_its_verdicts() {
         assert_eq!(r["confusion"]["false_positive"], 0, "{signal}: {r}");
     }
 }
+
+#[test]
+fn chunked_responses_through_the_stream_guard_equal_the_whole_text_run() {
+    let dir = tempdir("check-chunk");
+    let policy = site_policy(&dir, "");
+    let answer = "Drink plenty of fluids. Rest as much as you can. ".repeat(40);
+    let input = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": 1, "input": "How do I get over a cold?", "response": answer}),
+        serde_json::json!({"id": 2, "response": "Short answer with é and e\u{301}."}),
+    );
+    let input_path = write(&dir.join("in.jsonl"), &input);
+    let run = |chunk: Option<&str>| {
+        let mut cmd = bin();
+        cmd.arg("check").arg("--policy").arg(&policy).arg("--jsonl");
+        if let Some(n) = chunk {
+            cmd.args(["--chunk", n]);
+        }
+        let out = cmd.arg(&input_path).output().unwrap();
+        assert_code(&out, 0);
+        stdout(&out)
+    };
+    let whole = run(None);
+    for n in ["1", "7", "100000"] {
+        assert_eq!(run(Some(n)), whole, "--chunk {n}");
+    }
+    let out = bin().args(["check", "--chunk", "0"]).output().unwrap();
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("chunk"), "{}", stderr(&out));
+}

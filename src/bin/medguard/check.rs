@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -56,8 +57,12 @@ pub(crate) struct CheckArgs {
     /// of 1 MiB or more and for piped standard input).
     #[arg(long)]
     no_progress: bool,
-    // `--chunk N` (run responses through the stream guard in N-byte chunks)
-    // belongs here once the stream guard lands; see `judge_response`.
+    /// Run every response through the stream guard in N-byte chunks (cut at
+    /// char boundaries). The printed verdict is the stream's final verdict;
+    /// the run fails if it, or the text the stream released, differs from
+    /// the whole-text run.
+    #[arg(long, value_name = "N")]
+    chunk: Option<std::num::NonZeroUsize>,
     /// Input file; `-` or nothing reads standard input.
     #[arg(value_name = "FILE")]
     input: Option<PathBuf>,
@@ -138,7 +143,7 @@ pub(crate) fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut tally = Tally::default();
     if args.jsonl {
-        check_jsonl(&guard, &auditor, input, args.max_line_bytes, &progress, &mut out, &mut tally)?;
+        check_jsonl(&guard, args.chunk, &auditor, input, args.max_line_bytes, &progress, &mut out, &mut tally)?;
     } else {
         check_plain(&guard, &auditor, input, args, &mut out, &mut tally)?;
     }
@@ -211,7 +216,9 @@ fn check_plain(
     let text = String::from_utf8(bytes).map_err(|e| format!("the input is not valid UTF-8: {e}"))?;
     let (stage, verdict) = match args.stage {
         StageArg::Request => (Stage::Request, guard.check_request(&text)),
-        StageArg::Response => (Stage::Response, judge_response(guard, &Verdict::allow("", guard.policy_id()), &text)),
+        StageArg::Response => {
+            (Stage::Response, judge_response(guard, &Verdict::allow("", guard.policy_id()), &text, args.chunk)?)
+        }
     };
     auditor.record(None, stage, &text, &verdict)?;
     tally.add(&verdict);
@@ -240,8 +247,10 @@ struct Record {
     response: Option<String>,
 }
 
+#[expect(clippy::too_many_arguments, reason = "the loop's inputs, all distinct")]
 fn check_jsonl(
     guard: &Guardrail,
+    chunk: Option<NonZeroUsize>,
     auditor: &Auditor,
     input: Box<dyn Read>,
     max_line_bytes: usize,
@@ -271,7 +280,7 @@ fn check_jsonl(
                 Ok(s) if s.trim().is_empty() => continue,
                 Ok(s) => match serde_json::from_str::<Record>(s) {
                     Err(e) => write_error(out, tally, n, &format!("malformed record: {e}")),
-                    Ok(rec) => check_record(guard, auditor, &rec, tally, out)?,
+                    Ok(rec) => check_record(guard, chunk, auditor, &rec, tally, out)?,
                 },
             },
         };
@@ -293,6 +302,7 @@ fn write_error(out: &mut impl Write, tally: &mut Tally, line: u64, message: &str
 /// inner one is an output error.
 fn check_record(
     guard: &Guardrail,
+    chunk: Option<NonZeroUsize>,
     auditor: &Auditor,
     rec: &Record,
     tally: &mut Tally,
@@ -322,7 +332,7 @@ fn check_record(
                     &empty
                 }
             };
-            let v = judge_response(guard, req, t);
+            let v = judge_response(guard, req, t, chunk)?;
             auditor.record(id.as_deref(), Stage::Response, t, &v)?;
             tally.add(&v);
             Some(v)
@@ -333,9 +343,34 @@ fn check_record(
     Ok(serde_json::to_writer(&mut *out, &answer).map_err(io::Error::from).and_then(|()| out.write_all(b"\n")))
 }
 
-/// Judges a response in the context of its request. This is where `--chunk N`
-/// (the stream guard fed N-byte chunks, whose result must equal the
-/// whole-text run) plugs in; until it lands, responses are judged whole.
-fn judge_response<'t>(guard: &Guardrail, request: &Verdict<'_>, text: &'t str) -> Verdict<'t> {
-    guard.check_response(request, text)
+/// Judges a response in the context of its request: whole, or with
+/// `--chunk N` through the stream guard, checked against the whole-text run.
+fn judge_response<'t>(
+    guard: &Guardrail,
+    request: &Verdict<'_>,
+    text: &'t str,
+    chunk: Option<NonZeroUsize>,
+) -> Result<Verdict<'t>, String> {
+    let whole = guard.check_response(request, text);
+    let Some(n) = chunk else { return Ok(whole) };
+    let mut stream = guard.response_stream(request);
+    let mut shown = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = n.get().min(rest.len());
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        shown.push_str(stream.push(&rest[..cut]).text());
+        rest = &rest[cut..];
+    }
+    let end = stream.finish();
+    shown.push_str(&end.tail);
+    if end.verdict != whole.clone().into_owned() {
+        return Err("the stream guard's verdict differs from the whole-text verdict".into());
+    }
+    if !end.cut_off && shown != whole.text() {
+        return Err("the text the stream guard released differs from the whole-text verdict's text".into());
+    }
+    Ok(end.verdict)
 }

@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checks::diagnosis::DiagnosisConfig;
+use crate::checks::disclaimer::DisclaimerConfig;
 use crate::error::{BuildError, PolicyError, Problem};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -36,7 +38,6 @@ pub struct PipelineConfig {
     pub dangerous_allow_missing_safety_checks: bool,
 }
 
-
 /// A whole pipeline described as data.
 ///
 /// | field | default |
@@ -46,6 +47,8 @@ pub struct PipelineConfig {
 /// | `limits` | [`Limits::default`] |
 /// | `pipeline` | no checks |
 /// | `locales` | required: at least the active locale |
+/// | `diagnosis` | [`DiagnosisConfig::default`] |
+/// | `disclaimer` | [`DisclaimerConfig::default`] |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -65,6 +68,12 @@ pub struct Policy {
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,
+    /// The `diagnosis` check.
+    #[serde(default)]
+    pub diagnosis: DiagnosisConfig,
+    /// The `disclaimer` check.
+    #[serde(default)]
+    pub disclaimer: DisclaimerConfig,
 }
 
 fn default_locale() -> String {

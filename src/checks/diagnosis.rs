@@ -99,6 +99,9 @@ pub const MAX_RULES_FILE_BYTES: usize = 4 << 20;
 /// How far (bytes of the view) a guard looks before and after a match.
 const GUARD_WINDOW: usize = 200;
 
+/// Sentences up to this length are seen whole by `sentence` guards.
+const SENTENCE_WHOLE: usize = 1024;
+
 /// Most matches of one rule examined in one sentence (keeps adversarial
 /// sentences linear).
 const MAX_MATCHES_PER_RULE_SENTENCE: usize = 16;
@@ -388,6 +391,8 @@ struct DiagnosisScratch {
     quotes: Vec<usize>,
     /// Findings: (rule index, sentence range in the view, removal span).
     hits: Vec<Hit>,
+    /// The normalised escalation message.
+    message: View,
 }
 
 #[derive(Debug, Clone)]
@@ -596,6 +601,25 @@ impl Diagnosis {
                         }
                     }
                 }
+                // Each example must reach the rule: hold one of its triggers
+                // and match its patterns (guards aside). This catches a
+                // trigger list that does not cover the pattern.
+                for (j, e) in r.examples.iter().enumerate() {
+                    norm.build(e);
+                    let hay = norm.as_str();
+                    let triggered = trigger_rules
+                        .iter()
+                        .zip(&trigger_literals)
+                        .any(|(rs, lit)| rs.contains(&idx) && hay.contains(lit.as_str()));
+                    if !triggered || !regex.is_match(hay) {
+                        let why = if triggered {
+                            "the example does not match the patterns"
+                        } else {
+                            "the example holds none of the triggers"
+                        };
+                        return Err(BuildError::new(format!("{rf}.examples[{j}]"), why));
+                    }
+                }
                 let action =
                     r.action.or_else(|| config.actions.get(&r.category).copied()).unwrap_or(RuleAction::Modify);
                 let mut guards = Vec::new();
@@ -706,7 +730,7 @@ impl Diagnosis {
 
     /// Finds the rule hits of `view` (sentence ranges of the view), given
     /// the exchange context.
-    fn scan(&self, view: &View, original: &str, ctx: &ExchangeContext, s: &mut DiagnosisScratch) {
+    fn scan(&self, view: &View, original: &str, ctx: &ExchangeContext, skip: usize, s: &mut DiagnosisScratch) {
         s.candidates.clear();
         s.hits.clear();
         let text = view.as_str();
@@ -719,7 +743,7 @@ impl Diagnosis {
                     RuleContext::RedFlag => red_flag,
                     RuleContext::Escalated => escalated,
                 };
-                if active {
+                if active && m.start() >= skip {
                     s.candidates.push((m.start() as u32, r));
                 }
             }
@@ -733,7 +757,7 @@ impl Diagnosis {
         s.seen.resize(words, 0);
 
         let mut ci = 0;
-        let mut start = 0;
+        let mut start = skip;
         while ci < s.candidates.len() && start < text.len() {
             let (sent, next) = next_sentence(view, original, start);
             // Candidates before this sentence's start (in skipped spaces).
@@ -811,6 +835,9 @@ impl Diagnosis {
                 GuardScope::After => &sentence[me..hi(ce)],
                 GuardScope::Clause => &sentence[lo(cs)..hi(ce)],
                 GuardScope::Rest => &sentence[me..hi(sentence.len())],
+                // Short sentences are seen whole (so `^` and `$` are the
+                // sentence's ends); long ones through the window.
+                GuardScope::Sentence if sentence.len() <= SENTENCE_WHOLE => sentence,
                 GuardScope::Sentence => &sentence[lo(0)..hi(sentence.len())],
             };
             guard.regex.is_match(hay)
@@ -882,10 +909,23 @@ impl Check for Diagnosis {
         let view = cx.view();
         let original = cx.original();
         let mut s = std::mem::take(cx.scratch::<DiagnosisScratch>());
-        self.scan(view, original, &ctx, &mut s);
+        // An answer that already opens with the exchange's escalation message
+        // (our own output checked again) is judged after it: operator texts
+        // such as "... if they get worse, call 999" must not trip the rules.
+        let skip = match ctx.escalated.and(exchange_escalation_message(cx)) {
+            Some(m) => {
+                s.message.build(m);
+                let needle = s.message.as_str().trim();
+                let at = view.as_str().len() - view.as_str().trim_start_matches([' ', '>', '*', '_', '#']).len();
+                if !needle.is_empty() && view.as_str()[at..].starts_with(needle) { at + needle.len() } else { 0 }
+            }
+            None => 0,
+        };
+        self.scan(view, original, &ctx, skip, &mut s);
 
         if let Some(severity) = ctx.escalated {
-            let directs = !s.hits.is_empty() || self.directs_to_care(view, original, severity, &mut s);
+            // Opening with the escalation message is the direction itself.
+            let directs = skip > 0 || !s.hits.is_empty() || self.directs_to_care(view, original, severity, &mut s);
             let message = exchange_escalation_message(cx);
             for h in &s.hits {
                 let rule = &self.rules[h.rule as usize];
@@ -1290,7 +1330,7 @@ mod tests {
     fn fired(d: &Diagnosis, text: &str, ctx: &ExchangeContext) -> Vec<String> {
         let v = view(text);
         let mut s = DiagnosisScratch::default();
-        d.scan(&v, text, ctx, &mut s);
+        d.scan(&v, text, ctx, 0, &mut s);
         s.hits.iter().map(|h| d.rules[h.rule as usize].id.to_string()).collect()
     }
 

@@ -408,34 +408,57 @@ impl Check for Disclaimer {
             }
             None => cx.view().as_str(),
         };
-        let missing_lead = missing_leading(hay, &leading);
-        let missing_trail = missing_trailing(hay, &trailing);
+        let mut inserts = missing_leading(hay, &leading);
+        inserts.extend(missing_trailing(hay, &trailing));
 
-        let end = cx.original().len();
-        for &(kind, _) in &missing_lead {
-            cx.report(kind.rule(), "disclaimer", Severity::Info, Span::new(0, 0));
-        }
-        for &(kind, _) in &missing_trail {
-            cx.report(kind.rule(), "disclaimer", Severity::Info, Span::new(end, end));
-        }
         match block_text {
             Some(body) => {
-                if !missing_lead.is_empty() || !missing_trail.is_empty() {
-                    let extra: usize = missing_lead.iter().map(|(_, p)| p.prepend.len()).sum::<usize>()
-                        + missing_trail.iter().map(|(_, p)| p.append.len()).sum::<usize>();
+                if !inserts.is_empty() {
+                    let mut start = String::new();
+                    let mut end = String::new();
+                    let mut at: Vec<(usize, &str)> = Vec::new();
+                    for ins in &inserts {
+                        match ins.place {
+                            Place::Start => start.push_str(ins.text),
+                            Place::End => end.push_str(ins.text),
+                            Place::At(v) => at.push((s.body.span(v..v).start, ins.text)),
+                        }
+                        cx.report(ins.kind.rule(), "disclaimer", Severity::Info, Span::new(0, 0));
+                    }
+                    at.sort_by_key(|(o, _)| *o);
+                    let extra = start.len() + end.len() + at.iter().map(|(_, t)| t.len()).sum::<usize>();
                     let mut out = String::with_capacity(body.len() + extra);
-                    missing_lead.iter().for_each(|(_, p)| out.push_str(&p.prepend));
-                    out.push_str(&body);
-                    missing_trail.iter().for_each(|(_, p)| out.push_str(&p.append));
+                    out.push_str(&start);
+                    let mut from = 0;
+                    for (o, t) in at {
+                        out.push_str(&body[from..o]);
+                        out.push_str(t);
+                        from = o;
+                    }
+                    out.push_str(&body[from..]);
+                    out.push_str(&end);
                     cx.replace_block_text(out);
                 }
             }
             None => {
-                for (_, p) in &missing_lead {
-                    cx.prepend(p.prepend.clone());
-                }
-                for (_, p) in &missing_trail {
-                    cx.append(p.append.clone());
+                let len = cx.original().len();
+                for ins in &inserts {
+                    let span = match ins.place {
+                        Place::Start => {
+                            cx.prepend(ins.text.to_string());
+                            Span::new(0, 0)
+                        }
+                        Place::End => {
+                            cx.append(ins.text.to_string());
+                            Span::new(len, len)
+                        }
+                        Place::At(v) => {
+                            let o = cx.view().span(v..v).start;
+                            cx.edit(Span::new(o, o), ins.text.to_string());
+                            Span::new(o, o)
+                        }
+                    };
+                    cx.report(ins.kind.rule(), "disclaimer", Severity::Info, span);
                 }
             }
         }
@@ -454,32 +477,67 @@ impl Check for Disclaimer {
     }
 }
 
-/// The leading pieces not already at the start of `hay`, in order.
-fn missing_leading<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<(Kind, &'p Piece)> {
+/// Where a missing piece goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before everything (a prefix).
+    Start,
+    /// After everything (a suffix).
+    End,
+    /// At this offset of the view of the body, next to pieces already there.
+    At(usize),
+}
+
+/// A piece to add.
+#[derive(Debug, Clone, Copy)]
+struct Insert<'p> {
+    kind: Kind,
+    place: Place,
+    text: &'p str,
+}
+
+/// The leading pieces not already at the start of `hay`, in order, each
+/// placed after the pieces before it that are there.
+fn missing_leading<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<Insert<'p>> {
     let mut cur = 0;
     let mut missing = Vec::new();
     for &(kind, piece) in items {
         let at = skip_decoration_forward(hay, cur);
         match piece.needles.iter().find(|n| hay[at..].starts_with(n.as_str())) {
             Some(n) => cur = at + n.len(),
-            None => missing.push((kind, piece)),
+            None if cur == 0 => missing.push(Insert { kind, place: Place::Start, text: &piece.prepend }),
+            None => missing.push(Insert { kind, place: Place::At(cur), text: &piece.append }),
         }
     }
     missing
 }
 
-/// The trailing pieces not already at the end of `hay`, in order.
-fn missing_trailing<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<(Kind, &'p Piece)> {
+/// The trailing pieces not already at the end of `hay`, in order, each
+/// placed before the pieces after it that are there.
+fn missing_trailing<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<Insert<'p>> {
     let mut cur = hay.len();
+    // For each item: where the present pieces after it start, if any.
+    let mut present_from: Vec<Option<usize>> = vec![None; items.len()];
     let mut present = vec![false; items.len()];
+    let mut first_present_after: Option<usize> = None;
     for (i, &(_, piece)) in items.iter().enumerate().rev() {
+        present_from[i] = first_present_after;
         let at = skip_decoration_backward(hay, cur);
         if let Some(n) = piece.needles.iter().find(|n| hay[..at].ends_with(n.as_str())) {
             present[i] = true;
             cur = at - n.len();
+            first_present_after = Some(cur);
         }
     }
-    items.iter().zip(present).filter(|(_, p)| !p).map(|(i, _)| *i).collect()
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !present[*i])
+        .map(|(i, &(kind, piece))| match present_from[i] {
+            Some(at) => Insert { kind, place: Place::At(at), text: &piece.prepend },
+            None => Insert { kind, place: Place::End, text: &piece.append },
+        })
+        .collect()
 }
 
 fn skip_decoration_forward(hay: &str, mut i: usize) -> usize {
@@ -605,6 +663,11 @@ mod tests {
         let hay = normalise("  > ai ASSISTANT,\n not a clinician.  Body text. general   information.");
         assert!(missing_leading(&hay, &[(Kind::Banner, &a)]).is_empty());
         assert!(missing_trailing(&hay, &[(Kind::Footer, &b)]).is_empty());
+        // A missing piece goes after the leading pieces that are there.
+        let ins = missing_leading(&hay, &[(Kind::Notice, &b), (Kind::Banner, &a), (Kind::Line, &b)]);
+        assert_eq!(ins.len(), 2);
+        assert_eq!(ins[0].place, Place::Start);
+        assert!(matches!(ins[1].place, Place::At(n) if hay[..n].ends_with("clinician.")));
         // In the middle does not count.
         let hay = normalise("Body. AI assistant, not a clinician. More body.");
         assert_eq!(missing_leading(&hay, &[(Kind::Banner, &a)]).len(), 1);

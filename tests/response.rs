@@ -882,3 +882,38 @@ mod props {
         }
     }
 }
+
+const HOLDOUT: &str = include_str!("../testdata/response/holdout.jsonl");
+
+/// A second set written after the rules, in another style (chatty, Markdown
+/// lists); its first measurement is recorded in BENCHMARKS.md. It is kept
+/// apart so the tuned sets above are not the only evidence.
+#[test]
+fn holdout_rates() {
+    let g = guard();
+    let none = Verdict::allow("", g.policy_id());
+    let (mut u, mut u_ok, mut s, mut s_touched) = (0, 0, 0, 0);
+    for r in rows(HOLDOUT) {
+        let v = g.check_response(&none, &r.response);
+        if r.label == "unsafe" {
+            u += 1;
+            if v.is_blocked() || (!diagnosis_findings(&v).is_empty() && !v.text().contains(&r.response)) {
+                u_ok += 1;
+            } else {
+                println!("  HOLDOUT MISS {}: {}", r.id, r.response);
+            }
+        } else {
+            s += 1;
+            if !untouched(&v, &r.response) {
+                s_touched += 1;
+                println!("  HOLDOUT TOUCHED {}: {:?} {}", r.id, diagnosis_findings(&v), r.response);
+            }
+        }
+    }
+    println!(
+        "\nresponse/holdout: unsafe blocked or modified {u_ok}/{u} ({:.1}%); safe touched {s_touched}/{s} ({:.1}%)",
+        pct(u_ok, u),
+        pct(s_touched, s)
+    );
+    assert!(u >= 40 && s >= 40);
+}

@@ -146,6 +146,8 @@ pub enum GuardScope {
     Rest,
     /// The whole sentence around the match.
     Sentence,
+    /// The matched text itself.
+    Match,
 }
 
 /// When a guard applies.
@@ -839,6 +841,7 @@ impl Diagnosis {
                 // sentence's ends); long ones through the window.
                 GuardScope::Sentence if sentence.len() <= SENTENCE_WHOLE => sentence,
                 GuardScope::Sentence => &sentence[lo(0)..hi(sentence.len())],
+                GuardScope::Match => &sentence[ms..me],
             };
             guard.regex.is_match(hay)
         })

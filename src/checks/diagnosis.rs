@@ -627,7 +627,7 @@ impl Diagnosis {
                 let mut guards = Vec::new();
                 for (gi, (_, applies, except)) in guard_specs.iter().enumerate() {
                     let applies = applies.is_empty() || applies.iter().any(|a| *a == r.category || *a == r.id);
-                    if applies && !except.iter().any(|e| *e == r.id) {
+                    if applies && !except.contains(&r.id) {
                         guards.push(gi as u16);
                     }
                 }
@@ -789,16 +789,25 @@ impl Diagnosis {
     /// Runs the sentence's candidate rules on it.
     fn scan_sentence(&self, text: &str, sent: Range<usize>, red_flag: bool, s: &mut DiagnosisScratch) {
         let sentence = &text[sent.clone()];
-        s.breaks.clear();
-        s.breaks.extend(self.clause_break.find_iter(sentence).map(|m| (m.start(), m.end())));
-        s.quotes.clear();
-        s.quotes
-            .extend(sentence.char_indices().filter(|(_, c)| matches!(c, '"' | '“' | '”' | '«' | '»')).map(|(i, _)| i));
+        // Clause breaks and quotes are found only once a rule matches.
+        let mut prepared = false;
         for k in 0..s.sentence_rules.len() {
             let r = s.sentence_rules[k] as usize;
             let rule = &self.rules[r];
             for m in rule.regex.find_iter(sentence).take(MAX_MATCHES_PER_RULE_SENTENCE) {
                 let (ms, me) = (m.start(), m.end());
+                if !prepared {
+                    s.breaks.clear();
+                    s.breaks.extend(self.clause_break.find_iter(sentence).map(|m| (m.start(), m.end())));
+                    s.quotes.clear();
+                    s.quotes.extend(
+                        sentence
+                            .char_indices()
+                            .filter(|(_, c)| matches!(c, '"' | '“' | '”' | '«' | '»'))
+                            .map(|(i, _)| i),
+                    );
+                    prepared = true;
+                }
                 // A match never spans a clause break.
                 if s.breaks.iter().any(|&(bs, be)| bs > ms && be < me) {
                     continue;
@@ -1024,11 +1033,11 @@ fn next_sentence(view: &View, original: &str, mut start: usize) -> (Range<usize>
                 // Closing quotes and brackets belong to the sentence.
                 loop {
                     let rest = &text[j..];
-                    if let Some(c) = rest.chars().next() {
-                        if matches!(c, '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '*' | '_') {
-                            j += c.len_utf8();
-                            continue;
-                        }
+                    if let Some(c) = rest.chars().next()
+                        && matches!(c, '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '*' | '_')
+                    {
+                        j += c.len_utf8();
+                        continue;
                     }
                     break;
                 }
@@ -1266,7 +1275,7 @@ fn compile_alternatives(
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_string()
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
 }
 
 #[cfg(test)]

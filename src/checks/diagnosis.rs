@@ -3,7 +3,7 @@
 //! the user to stop a medicine.
 //!
 //! It runs at the response stage, on the shared detection
-//! [`View`](crate::normalize::View) of the model's answer, and judges the
+//! [`View`] of the model's answer, and judges the
 //! answer *together with the request it answers*.
 //!
 //! # What it looks for
@@ -54,6 +54,22 @@
 //!   appends the locale's referral text.
 //!
 //! Every finding points at the offending sentence of the original text.
+//!
+//! # What it expects from `high_risk`
+//!
+//! Only findings with check id [`RED_FLAG_CHECK`] (`"high_risk"`) are read:
+//! on the request verdict, any such finding of severity `advisory` or above
+//! (the soft tier, e.g. "what are the signs of a stroke?"); on this answer,
+//! any such finding at all (a red-flag mention, reported as `info`, by a
+//! check that runs before this one). Categories and qualifiers are not used.
+//! The request's escalation comes from the request verdict itself.
+//!
+//! # Removing it
+//!
+//! The guardrail refuses to build without this check (and `disclaimer`)
+//! unless the loudly named
+//! [`dangerous().allow_missing_safety_checks()`](crate::DangerousBuilder::allow_missing_safety_checks)
+//! is called, or the policy sets `dangerous_allow_missing_safety_checks`.
 //!
 //! # Cost
 //!

@@ -46,6 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if is_unsafe {
                 unsafe_n += 1;
                 caught += usize::from(hit);
+                if show && !hit {
+                    let id = v.get("id").map(|i| i.to_string()).unwrap_or_default();
+                    println!("  missed {id}: {text}");
+                }
             } else {
                 n += 1;
                 if hit {

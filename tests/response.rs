@@ -884,16 +884,23 @@ mod props {
 }
 
 const HOLDOUT: &str = include_str!("../testdata/response/holdout.jsonl");
+const HOLDOUT2: &str = include_str!("../testdata/response/holdout2.jsonl");
 
-/// A second set written after the rules, in another style (chatty, Markdown
-/// lists); its first measurement is recorded in BENCHMARKS.md. It is kept
-/// apart so the tuned sets above are not the only evidence.
+/// Two sets written after the rules, in other styles (chatty, Markdown
+/// lists; terse); their first measurements, before any rule was tuned on
+/// them, are recorded in BENCHMARKS.md. Kept apart so the tuned sets above
+/// are not the only evidence.
 #[test]
 fn holdout_rates() {
+    holdout("holdout", HOLDOUT, 40);
+    holdout("holdout2", HOLDOUT2, 30);
+}
+
+fn holdout(name: &str, data: &str, min: usize) {
     let g = guard();
     let none = Verdict::allow("", g.policy_id());
     let (mut u, mut u_ok, mut s, mut s_touched) = (0, 0, 0, 0);
-    for r in rows(HOLDOUT) {
+    for r in rows(data) {
         let v = g.check_response(&none, &r.response);
         if r.label == "unsafe" {
             u += 1;
@@ -911,9 +918,9 @@ fn holdout_rates() {
         }
     }
     println!(
-        "\nresponse/holdout: unsafe blocked or modified {u_ok}/{u} ({:.1}%); safe touched {s_touched}/{s} ({:.1}%)",
+        "\nresponse/{name}: unsafe blocked or modified {u_ok}/{u} ({:.1}%); safe touched {s_touched}/{s} ({:.1}%)",
         pct(u_ok, u),
         pct(s_touched, s)
     );
-    assert!(u >= 40 && s >= 40);
+    assert!(u >= min && s >= min);
 }

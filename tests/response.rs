@@ -924,3 +924,28 @@ fn holdout(name: &str, data: &str, min: usize) {
     );
     assert!(u >= min && s >= min);
 }
+
+/// How strict red-flag mode is: the safe sets judged as if every request had
+/// an advisory red-flag finding (the red-flag-only rules wake up and every
+/// finding blocks). Reported, not asserted: the real `high_risk` decides how
+/// often this mode applies.
+#[test]
+fn safe_sets_in_red_flag_mode_are_reported() {
+    let g = guard();
+    for (name, data) in [("safe", SAFE), ("medquad", MEDQUAD)] {
+        let (mut n, mut touched) = (0, 0);
+        for mut r in rows(data) {
+            r.request_findings = vec![
+                json!({"check": "high_risk", "rule": "stroke.hypothetical", "category": "stroke", "severity": "advisory"}),
+            ];
+            let req = request_verdict(&g, &r);
+            let v = g.check_response(&req, &r.response);
+            n += 1;
+            if !untouched(&v, &r.response) {
+                touched += 1;
+                println!("  RED-FLAG MODE TOUCHED {}: {:?}", r.id, diagnosis_findings(&v));
+            }
+        }
+        println!("\nresponse/{name} in red-flag mode: {touched}/{n} touched ({:.1}%)", pct(touched, n));
+    }
+}

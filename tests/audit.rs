@@ -134,7 +134,8 @@ fn verify_names_the_first_bad_line_of_a_tampered_log() {
     let name = log.display().to_string();
 
     let mut edited = good.clone();
-    edited[1] = edited[1].replace("\"decision\":\"allow\"", "\"decision\":\"block\"");
+    // Record 1 is a response: the disclaimer makes it `modify`.
+    edited[1] = edited[1].replace("\"decision\":\"modify\"", "\"decision\":\"block\"");
     assert_ne!(edited[1], good[1]);
     assert_eq!(
         tampered(&log, &edited),

@@ -66,7 +66,9 @@ fn over_long_lines_get_an_error_and_the_stream_goes_on() {
     assert_eq!(lines[2]["line"], 3);
     assert!(lines[2]["error"].as_str().unwrap().contains("UTF-8"));
     assert_eq!(lines[3]["id"], 3);
-    assert_eq!(lines[3]["response"]["decision"], "allow");
+    // The disclaimer is added to every answer.
+    assert_eq!(lines[3]["response"]["decision"], "modify");
+    assert!(lines[3]["response"]["text"].as_str().unwrap().contains("fine"));
     assert!(lines[4]["error"].as_str().unwrap().contains("unknown field `label`"));
     // The verdicts keep the contract's field order.
     assert!(stdout(&out).lines().next().unwrap().contains(r#"{"decision":"allow","escalation":null,"text":"ok","#));

@@ -2,6 +2,7 @@
 //! links once.
 
 mod pipeline;
+mod response;
 mod sanitizer;
 mod stream;
 

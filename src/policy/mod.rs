@@ -115,6 +115,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditConfig;
+use crate::checks::diagnosis::DiagnosisConfig;
+use crate::checks::disclaimer::DisclaimerConfig;
 use crate::error::{BuildError, PolicyError};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -154,6 +156,8 @@ pub struct PipelineConfig {
 /// | `pipeline` | no checks |
 /// | `audit` | [`AuditConfig::default`]: keep no text, no fsync |
 /// | `locales` | required: at least the active locale |
+/// | `diagnosis` | [`DiagnosisConfig::default`] |
+/// | `disclaimer` | [`DisclaimerConfig::default`] |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -176,6 +180,12 @@ pub struct Policy {
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,
+    /// The `diagnosis` check.
+    #[serde(default)]
+    pub diagnosis: DiagnosisConfig,
+    /// The `disclaimer` check.
+    #[serde(default)]
+    pub disclaimer: DisclaimerConfig,
 }
 
 fn default_locale() -> String {

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checks::high_risk::HighRiskConfig;
 use crate::error::{BuildError, PolicyError, Problem};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -35,7 +36,6 @@ pub struct PipelineConfig {
     /// reach users without the disclaimer.
     pub dangerous_allow_missing_safety_checks: bool,
 }
-
 
 /// A whole pipeline described as data.
 ///
@@ -65,6 +65,9 @@ pub struct Policy {
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,
+    /// The clinical red-flag matcher (`high_risk` check).
+    #[serde(default)]
+    pub high_risk: HighRiskConfig,
 }
 
 fn default_locale() -> String {

@@ -119,6 +119,8 @@ struct HighRiskScratch {
     reports: Vec<Report>,
     /// Per category: end of the last match that is not negated.
     last_affirmed: Vec<u32>,
+    /// Per category: end of the furthest exclusion seen so far.
+    excluded_until: Vec<u32>,
     epoch: u32,
 }
 
@@ -188,10 +190,20 @@ impl HighRisk {
         let lex = &*self.lex;
         let view = cx.view().as_str();
         s.hits.clear();
+        s.excluded_until.clear();
+        s.excluded_until.resize(lex.categories.len(), 0);
         let hits = &mut s.hits;
+        let excluded_until = &mut s.excluded_until;
         let rules = &lex.rules;
+        // Exclusions ("stroke of luck") mask the matches of their own
+        // category that start inside them; the search resumes inside an
+        // exclusion, so other categories' phrases there are still found.
         lex.phrases.scan(view, |rule, a, b| {
-            if rules[rule as usize].severity != RuleSeverity::Exclude {
+            let r = &rules[rule as usize];
+            let until = &mut excluded_until[r.cat as usize];
+            if r.severity == RuleSeverity::Exclude {
+                *until = (*until).max(b as u32);
+            } else if (a as u32) >= *until {
                 hits.push(Hit { rule, start: a as u32, end: b as u32, negated: false });
             }
         })?;

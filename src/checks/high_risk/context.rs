@@ -43,7 +43,7 @@ pub(crate) const NEXT_WINDOW: usize = 120;
 /// Most words between a negation trigger and the match it negates.
 pub(crate) const NEG_WORDS: usize = 5;
 /// Most words between a near hypothetical trigger and the match.
-pub(crate) const NEAR_WORDS: usize = 2;
+pub(crate) const NEAR_WORDS: usize = 4;
 
 pub(crate) const NEG: u16 = 1;
 pub(crate) const PSEUDO: u16 = 1 << 1;
@@ -132,7 +132,7 @@ impl ContextLexicon {
             for (i, entry) in list.iter().enumerate() {
                 let path = format!("{field}.context.{name}[{i}]");
                 for phrase in expand_normalised(entry, sets, &path)? {
-                    b.add(phrase, Meaning { tag: u32::from(kind), boundary: Boundary::Word, number: None });
+                    b.add(phrase, Meaning { tag: u32::from(kind), boundary: Boundary::Word, number: None, rescan: false });
                 }
             }
         }
@@ -140,7 +140,7 @@ impl ContextLexicon {
             return Ok(None);
         }
         for p in extra_pseudo {
-            b.add(p.clone(), Meaning { tag: u32::from(PSEUDO), boundary: Boundary::Word, number: None });
+            b.add(p.clone(), Meaning { tag: u32::from(PSEUDO), boundary: Boundary::Word, number: None, rescan: false });
         }
         if b.len() == 0 {
             return Ok(None);
@@ -275,6 +275,8 @@ pub(crate) fn judge(view: &str, markers: &[Marker], start: usize, end: usize) ->
     let mut cond = false;
     let mut past = false;
     let mut present = false;
+    let mut past_markers: [Option<(usize, usize)>; 4] = [None; 4];
+    let mut n_past = 0;
 
     for m in &markers[first..] {
         let (ms, me) = (m.start as usize, m.end as usize);
@@ -288,8 +290,9 @@ pub(crate) fn judge(view: &str, markers: &[Marker], start: usize, end: usize) ->
             continue;
         }
         // Inside the sentence.
-        if m.kinds & PAST != 0 {
-            past = true;
+        if m.kinds & PAST != 0 && n_past < past_markers.len() {
+            past_markers[n_past] = Some((ms, me));
+            n_past += 1;
         }
         if m.kinds & PRESENT != 0 {
             present = true;
@@ -326,6 +329,14 @@ pub(crate) fn judge(view: &str, markers: &[Marker], start: usize, end: usize) ->
     }
     j.hypothetical = hypo;
     j.conditional = cond && !hypo;
+    // A past anchor counts only in the match's clause: no terminator ("but",
+    // "now", "and now") between them.
+    for (ms, me) in past_markers.iter().flatten().copied() {
+        let (a, b) = if me <= start { (me, start) } else { (end, ms.max(end)) };
+        if !blocked(markers, bytes, a, b, TERM, false) {
+            past = true;
+        }
+    }
     j.historical = past && !present;
     j
 }

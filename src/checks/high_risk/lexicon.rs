@@ -468,7 +468,7 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
                     }
                 }
                 for v in spelled {
-                    builder.add(v, Meaning { tag, boundary: r.boundary, number });
+                    builder.add(v, Meaning { tag, boundary: r.boundary, number, rescan: r.severity == RuleSeverity::Exclude });
                 }
             }
             if builder.len() > config.max_phrases {
@@ -550,6 +550,14 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         })
         .cloned()
         .collect();
+    // A contained phrase lends its meaning to a longer one only across
+    // categories: within a category the longer phrase is a deliberate
+    // refinement ("had a stroke" is history, "stroke of luck" an idiom).
+    builder.propagate_sub_phrases(|existing, m| {
+        let plain = |m: &Meaning| !m.rescan && m.number.is_none();
+        let cat = rules[m.tag as usize].cat;
+        plain(m) && existing.iter().all(|e| plain(e) && rules[e.tag as usize].cat != cat)
+    });
     let phrases = builder.build("high_risk")?;
     let context = context.compile(&sets, "high_risk", &extra_pseudo)?;
     Ok(Lexicon { rules, compounds, categories, phrases, context })

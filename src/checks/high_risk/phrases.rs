@@ -34,6 +34,11 @@ pub(crate) struct Meaning {
     /// an integer in one of these inclusive ranges; the match then extends
     /// over the number. Only the start boundary of the phrase is checked.
     pub(crate) number: Option<NumberRanges>,
+    /// After this meaning is accepted, the search resumes one byte after
+    /// the match start instead of after its end, so phrases inside it are
+    /// still found (used by exclusions, which mask only their own
+    /// category).
+    pub(crate) rescan: bool,
 }
 
 /// Up to four inclusive integer ranges.
@@ -84,6 +89,41 @@ impl PhraseSetBuilder {
     /// Number of distinct phrases.
     pub(crate) fn len(&self) -> usize {
         self.phrases.len()
+    }
+
+    /// Gives every phrase the meanings of the shorter phrases it contains
+    /// on word boundaries ("terrible headache" also means "headache"), so
+    /// that leftmost-longest matching never hides a rule behind a longer
+    /// phrase of another rule. `allow(existing, candidate)` decides whether a
+    /// contained phrase's meaning is added to a phrase that already has
+    /// `existing` meanings.
+    pub(crate) fn propagate_sub_phrases(&mut self, allow: impl Fn(&[Meaning], &Meaning) -> bool) {
+        let mut additions: Vec<(u32, Meaning)> = Vec::new();
+        for (id, p) in self.phrases.iter().enumerate() {
+            let starts: Vec<usize> =
+                std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).collect();
+            let ends: Vec<usize> = p.match_indices(' ').map(|(i, _)| i).chain(std::iter::once(p.len())).collect();
+            for &a in &starts {
+                for &b in &ends {
+                    if b <= a || (a == 0 && b == p.len()) {
+                        continue;
+                    }
+                    if let Some(&q) = self.index.get(&p[a..b]) {
+                        for m in &self.meanings[q as usize] {
+                            if !self.meanings[id].contains(m) && allow(&self.meanings[id], m) {
+                                additions.push((id as u32, *m));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (id, m) in additions {
+            let list = &mut self.meanings[id as usize];
+            if !list.contains(&m) {
+                list.push(m);
+            }
+        }
     }
 
     /// Compiles the automaton and the tables.
@@ -172,6 +212,7 @@ impl PhraseSet {
             let pid = m.pattern().as_u32();
             let (ps, pe) = self.prefix_ranges[pid as usize];
             let mut accepted = None;
+            let mut rescan = false;
             for cand in std::iter::once(pid).chain(self.prefixes[ps as usize..pe as usize].iter().copied()) {
                 let end = s + self.lens[cand as usize] as usize;
                 let (ms, me) = self.meaning_ranges[cand as usize];
@@ -186,6 +227,7 @@ impl PhraseSet {
                     } else if boundary_ok(bytes, s, end, meaning.boundary) {
                         on(meaning.tag, s, end);
                         accepted = Some(accepted.map_or(end, |a: usize| a.max(end)));
+                        rescan |= meaning.rescan;
                     }
                 }
                 if accepted.is_some() {
@@ -193,7 +235,7 @@ impl PhraseSet {
                 }
             }
             at = match accepted {
-                Some(end) if end > s => end,
+                Some(end) if end > s && !rescan => end,
                 _ => s + 1,
             };
         }
@@ -249,7 +291,7 @@ mod tests {
     fn set(phrases: &[(&str, Boundary)]) -> PhraseSet {
         let mut b = PhraseSetBuilder::default();
         for (i, (p, bd)) in phrases.iter().enumerate() {
-            b.add(p.to_string(), Meaning { tag: i as u32, boundary: *bd, number: None });
+            b.add(p.to_string(), Meaning { tag: i as u32, boundary: *bd, number: None, rescan: false });
         }
         b.build("t").unwrap()
     }
@@ -282,7 +324,7 @@ mod tests {
     fn numbers_after_a_phrase_must_be_in_range() {
         let mut b = PhraseSetBuilder::default();
         let nr = NumberRanges { ranges: [(10, 39), (0, 0), (0, 0), (0, 0)], len: 1 };
-        b.add("sugar is".into(), Meaning { tag: 7, boundary: Boundary::Word, number: Some(nr) });
+        b.add("sugar is".into(), Meaning { tag: 7, boundary: Boundary::Word, number: Some(nr), rescan: false });
         let s = b.build("t").unwrap();
         assert_eq!(hits(&s, "my sugar is 38 now"), [(7, 3, 14)]);
         assert_eq!(hits(&s, "sugar is 38.5"), [(7, 0, 11)]);

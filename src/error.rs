@@ -24,6 +24,9 @@ pub enum Error {
     /// A check faulted while checking a message (only from `try_` calls).
     #[error(transparent)]
     Check(#[from] CheckFault),
+    /// An audit record could not be written or an audit log opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A configuration value that cannot be built, naming the field.
@@ -67,6 +70,7 @@ impl std::error::Error for BuildError {}
 /// One problem in a policy document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    pub(crate) source: Option<String>,
     pub(crate) field: String,
     pub(crate) line: Option<usize>,
     pub(crate) column: Option<usize>,
@@ -74,6 +78,13 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The file the problem is in (with `extends` and `rules_files` it may
+    /// differ from the policy's own file), when known.
+    #[must_use]
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
     /// The dotted path of the field, when known.
     #[must_use]
     pub fn field(&self) -> &str {
@@ -101,9 +112,14 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `file:line:column:` as compilers print it, so editors can jump there.
+        if let Some(s) = &self.source {
+            write!(f, "{s}:")?;
+        }
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: ")?,
-            (Some(l), None) => write!(f, "line {l}: ")?,
+            (Some(l), Some(c)) => write!(f, "{l}:{c}: ")?,
+            (Some(l), None) => write!(f, "{l}: ")?,
+            _ if self.source.is_some() => f.write_str(" ")?,
             _ => {}
         }
         if !self.field.is_empty() {

@@ -63,6 +63,14 @@ impl Scratch {
     pub fn new() -> Scratch {
         Scratch::default()
     }
+
+    pub(crate) fn outcome_decision(&self) -> Decision {
+        self.outcome.decision
+    }
+
+    pub(crate) fn outcome_mut(&mut self) -> &mut Outcome {
+        &mut self.outcome
+    }
 }
 
 impl fmt::Debug for Scratch {
@@ -238,6 +246,20 @@ impl Guardrail {
         text: &'t str,
         strict: bool,
     ) -> Result<Verdict<'t>, CheckFault> {
+        self.evaluate(scratch, stage, request, text, strict)?;
+        Ok(self.assemble(&mut scratch.outcome, stage, request, text))
+    }
+
+    /// Runs the checks, leaving their outcome in `scratch.outcome` (edits not
+    /// yet applied). The stream guard inspects that outcome directly.
+    pub(crate) fn evaluate(
+        &self,
+        scratch: &mut Scratch,
+        stage: Stage,
+        request: Option<&Verdict<'_>>,
+        text: &str,
+        strict: bool,
+    ) -> Result<(), CheckFault> {
         let inner = &*self.inner;
         let Scratch { view, outcome, slots } = scratch;
         outcome.clear();
@@ -302,7 +324,19 @@ impl Guardrail {
                 outcome.replacement = None;
             }
         }
-        Ok(self.assemble(outcome, stage, request, text))
+        Ok(())
+    }
+
+    /// Turns the outcome left in `scratch` by [`evaluate`](Self::evaluate)
+    /// into a verdict.
+    pub(crate) fn assemble_scratch<'t>(
+        &self,
+        scratch: &mut Scratch,
+        stage: Stage,
+        request: Option<&Verdict<'_>>,
+        text: &'t str,
+    ) -> Verdict<'t> {
+        self.assemble(&mut scratch.outcome, stage, request, text)
     }
 
     /// Turns the outcome into a verdict.
@@ -419,6 +453,18 @@ fn apply_edits<'t>(text: &'t str, edits: &mut Vec<Edit>) -> Cow<'t, str> {
     if edits.is_empty() {
         return Cow::Borrowed(text);
     }
+    merge_edits(edits);
+    let mut out = String::with_capacity(text.len());
+    apply_merged(text, 0..text.len(), edits, &mut out);
+    if out == text { Cow::Borrowed(text) } else { Cow::Owned(out) }
+}
+
+/// Sorts `edits` by position and merges overlapping ones into their union,
+/// which takes the replacement of the wider edit.
+pub(crate) fn merge_edits(edits: &mut Vec<Edit>) {
+    if edits.len() < 2 {
+        return;
+    }
     edits.sort_by(|a, b| a.span.start.cmp(&b.span.start).then(b.span.end.cmp(&a.span.end)));
     let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
     for e in edits.drain(..) {
@@ -432,15 +478,29 @@ fn apply_edits<'t>(text: &'t str, edits: &mut Vec<Edit>) -> Cow<'t, str> {
             _ => merged.push(e),
         }
     }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for e in &merged {
+    *edits = merged;
+}
+
+/// Appends `text[range]` with the merged `edits` that lie inside `range`
+/// applied to `out`. Edits straddling the range's ends must not exist (the
+/// caller picks the range so).
+pub(crate) fn apply_merged(text: &str, range: std::ops::Range<usize>, edits: &[Edit], out: &mut String) {
+    let mut at = range.start;
+    // An insertion exactly at the range's end belongs to the next range.
+    let inside = |e: &&Edit| {
+        e.span.start >= range.start
+            && e.span.end <= range.end
+            && !(e.span.is_empty() && e.span.start == range.end && range.end < text.len())
+    };
+    for e in edits.iter().filter(inside) {
+        if e.span.start < at {
+            continue;
+        }
         out.push_str(&text[at..e.span.start]);
         out.push_str(&e.replacement);
         at = e.span.end;
     }
-    out.push_str(&text[at..]);
-    if out == text { Cow::Borrowed(text) } else { Cow::Owned(out) }
+    out.push_str(&text[at..range.end]);
 }
 
 /// Builds a [`Guardrail`].

@@ -51,11 +51,20 @@
 //! The `*_with` entry points take a caller-owned [`Scratch`] so that the clean
 //! path reuses its buffers; the plain entry points use a thread-local one.
 //!
+//! # Policies and audit
+//!
+//! A [`Policy`] (TOML or JSON; see [`policy`] for loading, layering with
+//! `extends` and rule files) describes the whole pipeline; every verdict
+//! names the policy's content hash. Verdicts can be written to a
+//! tamper-evident, hash-chained audit log ([`audit`]), which keeps patient
+//! text only when the policy says so.
+//!
 //! # Crate features
 //!
 //! * `cli`: the `medguard` command-line tool (clap, indicatif).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod audit;
 mod check;
 pub mod checks;
 mod error;
@@ -63,6 +72,7 @@ mod guardrail;
 pub mod locale;
 pub mod normalize;
 pub mod policy;
+pub mod stream;
 mod verdict;
 
 pub use check::{Check, CheckError, Context, Stage, Stages};
@@ -70,4 +80,5 @@ pub use error::{BuildError, CheckFault, Error, PolicyError, Problem};
 pub use guardrail::{DangerousBuilder, Guardrail, GuardrailBuilder, Limits, Scratch};
 pub use locale::Locale;
 pub use policy::Policy;
+pub use stream::{Release, ResponseStream, StreamConfig, StreamEnd};
 pub use verdict::{Decision, Escalation, Finding, Qualifier, Qualifiers, Severity, Span, Verdict};

@@ -78,3 +78,43 @@ fn check_plain_text_from_stdin_prints_one_verdict() {
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["text"], "What helps with a sore throat?");
 }
+
+#[test]
+fn eval_reports_per_label_rates_and_skips_bad_rows() {
+    let dir = tempdir("eval");
+    let data = dir.join("labelled.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"text": "What helps with a sore throat?", "label": "benign", "lang": "en"}"#,
+            "\n",
+            r#"{"text": "Is ibuprofen safe with food?", "label": "benign", "lang": "es"}"#,
+            "\n",
+            "not json\n",
+            r#"{"text": "no label here"}"#,
+            "\n",
+            r#"{"input": "hi", "response": "hello", "label": "benign", "lang": "en"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["eval", "--json", "--by", "lang", "--filter", "lang=en", "--policy"])
+        .arg(policy_file(&dir))
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rows"], 2, "{report}");
+    // "not json" is skipped; the unlabelled row has no `lang` and is filtered out.
+    assert_eq!(report["skipped_rows"], 1, "{report}");
+    assert_eq!(report["labels"][0]["label"], "benign");
+    assert_eq!(report["labels"][0]["positive"], false);
+    assert_eq!(report["by_field"]["lang"]["en"]["benign"]["rows"], 2);
+    assert!(report["by_field"]["lang"].get("es").is_none());
+
+    let out = bin().args(["eval", "--signal", "nonsense"]).arg(&data).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--signal"));
+}

@@ -3,6 +3,19 @@
 
 mod high_risk;
 mod pipeline;
+mod sanitizer;
+mod stream;
 
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod support;
+
+#[cfg(feature = "cli")]
+mod policy;
+
+#[cfg(feature = "cli")]
+mod audit;
+
+#[cfg(feature = "cli")]
+mod check;

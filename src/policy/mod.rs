@@ -3,23 +3,131 @@
 //!
 //! The built-in healthcare policy ([`Policy::builtin`]) is itself such a
 //! document, embedded in the crate; `medguard policy default` prints it.
-//! Unknown fields are errors that name the line and column.
+//!
+//! # Loading
+//!
+//! [`Policy::from_path`] (and [`Document`], which also keeps the map from
+//! every field back to its file, line and column) reads a document in five
+//! steps, each bounded:
+//!
+//! 1. **Read**: at most [`MAX_POLICY_BYTES`] (8 MiB) per file and
+//!    [`MAX_TOTAL_BYTES`] (64 MiB) for the policy and every file it uses;
+//!    not UTF-8, empty, or not a table is an error.
+//! 2. **Parse**: TOML, or JSON when the file name ends in `.json`. Every
+//!    TOML syntax error is reported, not only the first. Nesting is bounded
+//!    by the parsers (80 levels for TOML, 128 for JSON, so a 100,000-deep
+//!    `[[[[…` cannot exhaust the stack) and then by [`MAX_DEPTH`] (32).
+//! 3. **Layer** (`extends`): see below.
+//! 4. **Splice rule files** (`rules_files`): see below.
+//! 5. **Deserialise and validate**: unknown fields, wrong types and missing
+//!    fields are reported with their dotted path (`limits.max_input_bytes`,
+//!    `high_risk.rules[3].phrases[2]`), file, line and column — all of
+//!    them, not only the first (after a problem the offending key is set
+//!    aside and deserialisation runs again). Then what serde cannot check:
+//!    the active locale exists, every locale compiles, limits are in range,
+//!    no check is listed twice. [`Document::validate`] (what
+//!    `medguard policy validate` runs) also builds every check on its own
+//!    and the whole guardrail, and maps each [`BuildError`]'s field back to
+//!    the line and column where it was written.
+//!
+//! # Layering: `extends`
+//!
+//! A site policy does not copy the built-in one; it names what it changes:
+//!
+//! ```toml
+//! extends = "builtin"          # or a path to another policy file
+//! name = "st-elsewhere"
+//! version = "2025.1"
+//! locale = "en-GB"
+//!
+//! [limits]
+//! max_input_bytes = 32768      # the rest of [limits] is inherited
+//!
+//! [[high_risk.rules_append]]   # appended to the inherited high_risk.rules
+//! id = "site.sickle_cell_crisis"
+//! # ...
+//! ```
+//!
+//! `extends` is `"builtin"` or a path, relative to the file that says it. A
+//! base may itself extend another, up to [`MAX_EXTENDS`] (8) levels; a cycle
+//! is an error that lists it. Layers merge on the document *before* it is
+//! deserialised, so the same rules hold for every section, including check
+//! sections the loader knows nothing about:
+//!
+//! * **tables merge** key by key, recursively;
+//! * **scalars and arrays replace** the base's value (`pipeline.checks =
+//!   [...]` is the whole new list);
+//! * **`<key>_append = [...]` appends** to the base's array `<key>` (and
+//!   creates it when the base has none). `[[x.rules_append]]` adds rules to
+//!   an inherited list without repeating it. In a layer with `<key>` and
+//!   `<key>_append` both, the replacement happens first. The `_append`
+//!   suffix is reserved: no policy field ends in it.
+//! * a key cannot be deleted; set it to its default instead.
+//!
+//! The merged document has no `extends` key left. `medguard policy resolve
+//! FILE` prints it.
+//!
+//! # Rule files: `rules_files`
+//!
+//! Wherever a table has a `rules_files = ["a.toml", ...]` key (in any
+//! section), each file is read — relative to the directory of the policy
+//! file that names it, so a base policy's rule files are found next to the
+//! base — and its rules are appended, in order, to the sibling `rules`
+//! array (created when absent). A rule file is TOML holding only
+//! `[[rules]]` tables (or JSON `{"rules": [...]}` when its name ends in
+//! `.json`); any other key is an error. `rules_files` is removed from the
+//! resolved document, so checks never read files, and the policy's content
+//! hash ([`Policy::id`]) covers the rules' contents, not their paths. A
+//! missing or unreadable file is an error naming the field
+//! (`high_risk.rules_files[1]`), the file, and the line where it was named.
+//! At most [`MAX_RULES_FILES`] (256) files per policy.
+//!
+//! Policies parsed from a string ([`Policy::from_toml_str`]) resolve
+//! relative paths against the current directory; the built-in policy uses
+//! none.
+//!
+//! # Regular expressions
+//!
+//! Checks compile the patterns a policy supplies with [`compile_regex`] /
+//! [`compile_regex_set`], which bound pattern length, compiled size, lazy-DFA
+//! size, nesting and pattern count ([`RegexLimits`], defaults documented
+//! there) and name the offending field. [`check_unique_ids`] reports a
+//! duplicate rule id with the fields of both rules.
+//!
+//! # The policy id
+//!
+//! Every verdict's `policy` field is [`Policy::id`]:
+//! `name@version+sha256:<16 hex digits>`, the SHA-256 of the resolved
+//! policy's canonical JSON (keys sorted, no whitespace). Two files that
+//! resolve to the same settings share an id; changing anything, a rule
+//! file's contents included, changes it.
+
+mod load;
+mod pattern;
+mod rules;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::audit::AuditConfig;
 use crate::checks::high_risk::HighRiskConfig;
-use crate::error::{BuildError, PolicyError, Problem};
+use crate::error::{BuildError, PolicyError};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
+
+pub use load::{Document, Location, MAX_DEPTH, MAX_EXTENDS, MAX_PROBLEMS, MAX_RULES_FILES, MAX_TOTAL_BYTES};
+pub use pattern::{RegexLimits, check_pattern_count, compile_regex, compile_regex_set, compile_regex_with};
+pub use rules::check_unique_ids;
 
 /// The text of the built-in healthcare policy.
 pub const BUILTIN_POLICY_TOML: &str = include_str!("healthcare.toml");
 
-/// Largest policy document accepted, in bytes.
+/// Largest policy document (or rule file) accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 8 << 20;
 
 /// The pipeline section: which checks run, in which order.
@@ -45,6 +153,7 @@ pub struct PipelineConfig {
 /// | `locale` | `"en-US"`; must name an entry of `locales` |
 /// | `limits` | [`Limits::default`] |
 /// | `pipeline` | no checks |
+/// | `audit` | [`AuditConfig::default`]: keep no text, no fsync |
 /// | `locales` | required: at least the active locale |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +171,9 @@ pub struct Policy {
     /// Which checks run.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// What audit records keep (`[audit]`).
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,
@@ -81,7 +193,7 @@ impl Policy {
     ///
     /// Never in a released build (a test parses it).
     pub fn builtin() -> Result<Policy, PolicyError> {
-        Policy::from_toml_str_named(BUILTIN_POLICY_TOML, "<builtin>")
+        Document::builtin()?.to_policy()
     }
 
     /// The built-in policy's locales and limits with no checks: the base of
@@ -93,85 +205,44 @@ impl Policy {
         Ok(p)
     }
 
-    /// Parses a TOML policy.
+    /// Parses a TOML policy ([`Document::from_toml_str`], then
+    /// [`Document::to_policy`]).
     ///
     /// # Errors
     ///
     /// A [`PolicyError`] with the line and column of each problem.
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
-        Policy::from_toml_str_named(text, "<string>")
+        Document::from_toml_str(text)?.to_policy()
     }
 
-    /// Parses a JSON policy.
+    /// Parses a JSON policy ([`Document::from_json_str`], then
+    /// [`Document::to_policy`]).
     ///
     /// # Errors
     ///
-    /// A [`PolicyError`] with the line and column of the problem.
+    /// A [`PolicyError`] with the line and column of each problem.
     pub fn from_json_str(text: &str) -> Result<Policy, PolicyError> {
-        Policy::from_json_str_named(text, "<string>")
+        Document::from_json_str(text)?.to_policy()
     }
 
     /// Reads a policy file: JSON when the extension is `.json`, TOML
-    /// otherwise.
+    /// otherwise, with its `extends` layers and rule files
+    /// ([`Document::from_path`], then [`Document::to_policy`]).
     ///
     /// # Errors
     ///
     /// A [`PolicyError`] when the file cannot be read, is too large, or is
-    /// invalid.
+    /// invalid, listing every problem with its file, line and column.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|e| single(&name, "", format!("cannot read the file: {e}")))?;
-        if meta.len() > MAX_POLICY_BYTES as u64 {
-            return Err(single(&name, "", format!("the file is larger than {MAX_POLICY_BYTES} bytes")));
-        }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| single(&name, "", format!("cannot read the file: {e}")))?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-            Policy::from_json_str_named(&text, &name)
-        } else {
-            Policy::from_toml_str_named(&text, &name)
-        }
-    }
-
-    fn from_toml_str_named(text: &str, name: &str) -> Result<Policy, PolicyError> {
-        check_size(text, name)?;
-        let policy: Policy = toml::from_str(text).map_err(|e| {
-            let (line, column) = match e.span() {
-                Some(span) => line_col(text, span.start),
-                None => (None, None),
-            };
-            PolicyError::new(
-                name,
-                vec![Problem { field: String::new(), line, column, message: e.message().to_string() }],
-            )
-        })?;
-        policy.validate(name)?;
-        Ok(policy)
-    }
-
-    fn from_json_str_named(text: &str, name: &str) -> Result<Policy, PolicyError> {
-        check_size(text, name)?;
-        let policy: Policy = serde_json::from_str(text).map_err(|e| {
-            let message = e.to_string();
-            // serde_json appends " at line L column C"; keep only the message.
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            PolicyError::new(
-                name,
-                vec![Problem { field: String::new(), line: Some(e.line()), column: Some(e.column()), message }],
-            )
-        })?;
-        policy.validate(name)?;
-        Ok(policy)
+        Document::from_path(path)?.to_policy()
     }
 
     /// Checks what serde cannot: the active locale exists, every locale
-    /// compiles, the limits are in range. Every problem is reported.
-    fn validate(&self, name: &str) -> Result<(), PolicyError> {
+    /// compiles, the limits are in range, no check is listed twice. Every
+    /// problem is returned.
+    fn problems(&self) -> Vec<BuildError> {
         let mut problems = Vec::new();
-        let mut push = |e: BuildError| {
-            problems.push(Problem { field: e.field().into(), line: None, column: None, message: e.message().into() })
-        };
+        let mut push = |e: BuildError| problems.push(e);
         if self.name.trim().is_empty() {
             push(BuildError::new("name", "must not be empty"));
         }
@@ -198,7 +269,7 @@ impl Policy {
                 push(BuildError::new(format!("pipeline.checks[{i}]"), format!("check `{id}` is listed twice")));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(PolicyError::new(name, problems)) }
+        problems
     }
 
     /// The policy as TOML.
@@ -211,12 +282,30 @@ impl Policy {
         toml::to_string_pretty(self).map_err(|e| BuildError::new("", e.to_string()))
     }
 
-    /// SHA-256 of the policy's canonical JSON form, in hex.
+    /// The policy as pretty-printed JSON.
+    ///
+    /// # Errors
+    ///
+    /// When a value cannot be represented in JSON (never for policies read
+    /// from a document).
+    pub fn to_json_string(&self) -> Result<String, BuildError> {
+        serde_json::to_string_pretty(self).map_err(|e| BuildError::new("", e.to_string()))
+    }
+
+    /// SHA-256 of the policy's canonical JSON form (object keys sorted, no
+    /// whitespace), in hex. Canonical so that the hash does not depend on
+    /// map iteration order or on serde_json's features.
     #[must_use]
     pub fn content_hash(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let digest = Sha256::digest(&json);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        let mut json = String::new();
+        match serde_json::to_value(self) {
+            Ok(v) => canonical_json(&v, &mut json),
+            // Not reachable for derived `Serialize` impls; hash a marker
+            // rather than panic, and never the empty string of a valid
+            // policy.
+            Err(e) => json = format!("<unserialisable policy: {e}>"),
+        }
+        hex(&Sha256::digest(json.as_bytes()))
     }
 
     /// `name@version+sha256:<first 16 hex digits of the content hash>`, the
@@ -237,18 +326,46 @@ impl Policy {
     }
 }
 
-fn single(name: &str, field: &str, message: String) -> PolicyError {
-    PolicyError::new(name, vec![Problem { field: field.into(), line: None, column: None, message }])
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
-fn check_size(text: &str, name: &str) -> Result<(), PolicyError> {
-    if text.len() > MAX_POLICY_BYTES {
-        return Err(single(name, "", format!("the policy is larger than {MAX_POLICY_BYTES} bytes")));
+/// Writes `v` as JSON with object keys sorted and no whitespace.
+fn canonical_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
     }
-    if text.trim().is_empty() {
-        return Err(single(name, "", "the policy is empty".into()));
-    }
-    Ok(())
 }
 
 /// 1-based line and column (in chars) of byte `offset` in `text`.
@@ -263,6 +380,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (Option<usize>, Option<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Problem;
 
     #[test]
     fn builtin_parses_and_has_a_stable_id() {

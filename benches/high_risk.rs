@@ -21,11 +21,67 @@ use medguard::normalize::View;
 use medguard::{Guardrail, Policy, Scratch};
 
 const WORDS: &[&str] = &[
-    "the", "patient", "asked", "about", "their", "appointment", "schedule", "and", "insurance", "coverage", "for",
-    "a", "routine", "checkup", "next", "week", "with", "doctor", "please", "thanks", "my", "knee", "has", "been",
-    "sore", "after", "running", "is", "it", "okay", "to", "take", "vitamin", "with", "food", "what", "time", "does",
-    "clinic", "open", "on", "saturday", "can", "I", "bring", "records", "from", "old", "practice", "portal", "login",
-    "password", "reset", "refill", "prescription", "pharmacy", "pickup", "Hello,", "Thank", "you.", "Also,",
+    "the",
+    "patient",
+    "asked",
+    "about",
+    "their",
+    "appointment",
+    "schedule",
+    "and",
+    "insurance",
+    "coverage",
+    "for",
+    "a",
+    "routine",
+    "checkup",
+    "next",
+    "week",
+    "with",
+    "doctor",
+    "please",
+    "thanks",
+    "my",
+    "knee",
+    "has",
+    "been",
+    "sore",
+    "after",
+    "running",
+    "is",
+    "it",
+    "okay",
+    "to",
+    "take",
+    "vitamin",
+    "with",
+    "food",
+    "what",
+    "time",
+    "does",
+    "clinic",
+    "open",
+    "on",
+    "saturday",
+    "can",
+    "I",
+    "bring",
+    "records",
+    "from",
+    "old",
+    "practice",
+    "portal",
+    "login",
+    "password",
+    "reset",
+    "refill",
+    "prescription",
+    "pharmacy",
+    "pickup",
+    "Hello,",
+    "Thank",
+    "you.",
+    "Also,",
 ];
 
 /// Deterministic chat-like text of `len` bytes with no red-flag phrase.
@@ -64,8 +120,9 @@ fn synthetic_config() -> HighRiskConfig {
     let w = |n: u32| {
         format!("{}{}{}", SYL[(n % 12) as usize], SYL[((n / 12) % 12) as usize], SYL[((n / 144) % 12) as usize])
     };
-    let phrases: Vec<String> =
-        (0..10_000u32).map(|i| format!("{} {} {}", w(i), w(i.wrapping_mul(7) + 3), w(i.wrapping_mul(13) + 5))).collect();
+    let phrases: Vec<String> = (0..10_000u32)
+        .map(|i| format!("{} {} {}", w(i), w(i.wrapping_mul(7) + 3), w(i.wrapping_mul(13) + 5)))
+        .collect();
     let rule = RuleConfig {
         id: "synthetic.phrases".into(),
         category: None,
@@ -93,9 +150,10 @@ fn bench(c: &mut Criterion) {
     for (name, len) in [("200B", 200), ("1KiB", 1024), ("8KiB", 8 * 1024)] {
         let text = clean_text(len);
         let mut view = View::new();
-        view.build(&text);
-        assert_eq!(raw.find_iter(view.as_str()).count(), 0, "the clean text must not match");
-        assert_eq!(raw10k.find_iter(view.as_str()).count(), 0, "the clean text must not match");
+        // Clean: no finding (the bare automaton may still match inside words,
+        // like "uti" in "routine", which the check rejects on word boundaries).
+        assert!(g.check_request(&text).findings().is_empty(), "the clean text must not match");
+        assert!(g10k.check_request(&text).findings().is_empty(), "the clean text must not match");
         group.throughput(Throughput::Bytes(len as u64));
         let mut scratch = Scratch::new();
         group.bench_function(format!("check/{name}"), |b| {

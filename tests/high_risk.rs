@@ -59,8 +59,7 @@ fn high_risk_findings<'a>(v: &'a Verdict<'_>) -> impl Iterator<Item = &'a medgua
 fn judge(g: &Guardrail, c: &Case) -> Result<(), String> {
     let v = g.check_request(&c.text);
     let esc = v.escalation().map(|e| (e.category().to_string(), e.severity()));
-    let advisory_in_cat =
-        high_risk_findings(&v).any(|f| f.category() == c.cat && f.severity() == Severity::Advisory);
+    let advisory_in_cat = high_risk_findings(&v).any(|f| f.category() == c.cat && f.severity() == Severity::Advisory);
     let any_soft = high_risk_findings(&v).any(|f| f.severity() >= Severity::Advisory);
     let found: Vec<String> = high_risk_findings(&v).map(|f| format!("{}={}", f.rule(), f.severity())).collect();
     let ok = match c.expect.as_str() {
@@ -112,9 +111,8 @@ fn red_flag_cases_meet_their_recall_targets() {
     for (cat, (pos, neg)) in &per_cat {
         assert!(*pos >= 10 && *neg >= 10, "{cat}: {pos} positives, {neg} near-misses");
     }
-    let total = |kind: &str| {
-        table.iter().filter(|((_, k), _)| k == kind).fold((0, 0), |a, (_, (ok, n))| (a.0 + ok, a.1 + n))
-    };
+    let total =
+        |kind: &str| table.iter().filter(|((_, k), _)| k == kind).fold((0, 0), |a, (_, (ok, n))| (a.0 + ok, a.1 + n));
     let (clear_ok, clear_n) = total("clear");
     let (subtle_ok, subtle_n) = total("subtle");
     let (near_ok, near_n) = total("near_miss");
@@ -337,8 +335,11 @@ fn configuration_errors_name_the_field() {
     assert!(e.contains("high_risk.rules[0].id") && e.contains("builtin_rules"), "{e}");
     let e = build_err(HighRiskConfig { disabled_rules: vec!["stroke.nope".into()], ..HighRiskConfig::default() });
     assert!(e.contains("high_risk.disabled_rules[0]"), "{e}");
-    let e = build_err(HighRiskConfig { rules_files: vec!["/nonexistent/medguard.toml".into()], ..HighRiskConfig::default() });
-    assert!(e.contains("high_risk.rules_files[0]"), "{e}");
+    let e = build_err(HighRiskConfig {
+        lexicon_files: vec!["/nonexistent/medguard.toml".into()],
+        ..HighRiskConfig::default()
+    });
+    assert!(e.contains("high_risk.lexicon_files[0]"), "{e}");
 }
 
 #[test]
@@ -368,11 +369,11 @@ fn users_extend_replace_and_disable_rules() {
         "[sets]\nsite_kin = [\"abuelita\", \"abuelito\"]\n\n[[rule]]\nid = \"collapse.site\"\nseverity = \"emergency\"\npatterns = [\"{$site_kin} no reacciona\"]\nsources = [\"S17\"]\n",
     )
     .unwrap();
-    let g = guard_with(HighRiskConfig { rules_files: vec![path.clone()], ..HighRiskConfig::default() });
+    let g = guard_with(HighRiskConfig { lexicon_files: vec![path.clone()], ..HighRiskConfig::default() });
     assert_eq!(g.check_request("mi abuelita no reacciona").escalation().unwrap().category(), "collapse");
     std::fs::write(&path, "[[rule]]\nid = \"x.y\"\nseverity = \"loud\"\nphrases = [\"a\"]\n").unwrap();
-    let e = build_err(HighRiskConfig { rules_files: vec![path.clone()], ..HighRiskConfig::default() });
-    assert!(e.contains("high_risk.rules_files[0]") && e.contains("line"), "{e}");
+    let e = build_err(HighRiskConfig { lexicon_files: vec![path.clone()], ..HighRiskConfig::default() });
+    assert!(e.contains("high_risk.lexicon_files[0]") && e.contains("line"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -407,4 +408,18 @@ fn adversarial_input_stays_linear_and_keeps_spans_valid() {
     for t in ["a".repeat(64 * 1024), "\u{0301}".repeat(20_000), "no ".repeat(20_000), "kms".repeat(20_000)] {
         let _ = g.check_request(&t);
     }
+}
+
+#[test]
+fn letter_spaced_and_hidden_text_is_scanned() {
+    let g = guard();
+    let text = "please help, c h e s t  p a i n and s w e a t i n g";
+    let v = g.check_request(text);
+    assert_eq!(v.escalation().map(|e| e.category()), Some("cardiac"), "{:?}", v.findings());
+    let f = high_risk_findings(&v).find(|f| f.rule() == "cardiac.chest_pain").unwrap();
+    assert!(f.qualifiers().contains(Qualifier::Squeezed));
+    assert!(text.is_char_boundary(f.span().start) && text.is_char_boundary(f.span().end));
+    // Ordinary text has no squeezed form: nothing is reported twice.
+    let v = g.check_request("I have chest pain");
+    assert_eq!(high_risk_findings(&v).filter(|f| f.rule() == "cardiac.chest_pain").count(), 1);
 }

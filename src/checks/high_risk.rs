@@ -67,7 +67,8 @@ pub use config::{Boundary, Caps, CompoundConfig, ContextConfig, HighRiskConfig, 
 
 use crate::check::{Check, CheckError, Context, Stage, Stages};
 use crate::error::BuildError;
-use crate::verdict::{Finding, Qualifiers, Severity};
+use crate::normalize::Form;
+use crate::verdict::{Finding, Qualifier, Qualifiers, Severity, Span};
 
 use context::{Judgement, Marker};
 use lexicon::Lexicon;
@@ -84,18 +85,21 @@ struct Hit {
     rule: u32,
     start: u32,
     end: u32,
-    negated: bool,
+    /// 0: main form, 1: squeezed form.
+    form: u8,
 }
 
 /// The strongest occurrence of a rule in the current message.
 #[derive(Debug, Clone, Copy, Default)]
 struct Best {
     epoch: u32,
-    start: u32,
-    end: u32,
+    /// In the original text.
+    span: Span,
     judgement: Judgement,
     /// Severity after context (for signals: as if `emergency`).
     eff: Option<Severity>,
+    /// Found in the squeezed form.
+    squeezed: bool,
 }
 
 /// A finding about to be reported.
@@ -103,17 +107,18 @@ struct Best {
 struct Report {
     /// Rule index, or `rules.len() + compound index`.
     what: u32,
-    start: u32,
-    end: u32,
+    span: Span,
     judgement: Judgement,
     eff: Severity,
+    squeezed: bool,
 }
 
 /// Per-call buffers, kept in the caller's scratch.
 #[derive(Debug, Default)]
 struct HighRiskScratch {
     hits: Vec<Hit>,
-    markers: Vec<Marker>,
+    /// Context markers of the main and the squeezed form.
+    markers: [Vec<Marker>; 2],
     best: Vec<Best>,
     touched: Vec<u32>,
     reports: Vec<Report>,
@@ -130,7 +135,7 @@ impl HighRisk {
     /// # Errors
     ///
     /// A [`BuildError`] naming the field (`high_risk.rules[3].phrases[2]`,
-    /// `high_risk.rules_files[0].rule[5].id`, ...) for a duplicate rule id,
+    /// `high_risk.lexicon_files[0].rule[5].id`, ...) for a duplicate rule id,
     /// a rule without phrases, a phrase that normalises to nothing, a bad
     /// pattern, an unknown rule id in a compound or in `disabled_rules`, an
     /// unreadable rules file, or more than `max_phrases` phrases.
@@ -188,25 +193,31 @@ impl HighRisk {
 
     fn run(&self, cx: &mut Context<'_>, s: &mut HighRiskScratch) -> Result<(), CheckError> {
         let lex = &*self.lex;
-        let view = cx.view().as_str();
-        s.hits.clear();
-        s.excluded_until.clear();
-        s.excluded_until.resize(lex.categories.len(), 0);
-        let hits = &mut s.hits;
-        let excluded_until = &mut s.excluded_until;
         let rules = &lex.rules;
-        // Exclusions ("stroke of luck") mask the matches of their own
-        // category that start inside them; the search resumes inside an
-        // exclusion, so other categories' phrases there are still found.
-        lex.phrases.scan(view, |rule, a, b| {
-            let r = &rules[rule as usize];
-            let until = &mut excluded_until[r.cat as usize];
-            if r.severity == RuleSeverity::Exclude {
-                *until = (*until).max(b as u32);
-            } else if (a as u32) >= *until {
-                hits.push(Hit { rule, start: a as u32, end: b as u32, negated: false });
-            }
-        })?;
+        let view = cx.view();
+        // The main form, and the squeezed form (letter-spaced runs joined,
+        // l33t folded) when the message has one.
+        let forms: [Option<&Form>; 2] = [Some(view.main()), view.squeezed()];
+        s.hits.clear();
+        for (fi, form) in forms.iter().enumerate() {
+            let Some(form) = form else { continue };
+            s.excluded_until.clear();
+            s.excluded_until.resize(lex.categories.len(), 0);
+            let hits = &mut s.hits;
+            let excluded_until = &mut s.excluded_until;
+            // Exclusions ("stroke of luck") mask the matches of their own
+            // category that start inside them; the search resumes inside an
+            // exclusion, so other categories' phrases there are still found.
+            lex.phrases.scan(form.as_str(), |rule, a, b| {
+                let r = &rules[rule as usize];
+                let until = &mut excluded_until[r.cat as usize];
+                if r.severity == RuleSeverity::Exclude {
+                    *until = (*until).max(b as u32);
+                } else if (a as u32) >= *until {
+                    hits.push(Hit { rule, start: a as u32, end: b as u32, form: fi as u8 });
+                }
+            })?;
+        }
         if s.hits.is_empty() {
             return Ok(());
         }
@@ -216,9 +227,13 @@ impl HighRisk {
             return Ok(());
         }
 
-        match &lex.context {
-            Some(ctx) => context::find_markers(ctx, view, &mut s.markers)?,
-            None => s.markers.clear(),
+        for (fi, form) in forms.iter().enumerate() {
+            s.markers[fi].clear();
+            if let (Some(ctx), Some(form)) = (&lex.context, form)
+                && s.hits.iter().any(|h| usize::from(h.form) == fi)
+            {
+                context::find_markers(ctx, form.as_str(), &mut s.markers[fi])?;
+            }
         }
 
         // Strongest occurrence per rule.
@@ -233,14 +248,15 @@ impl HighRisk {
         s.touched.clear();
         s.last_affirmed.clear();
         s.last_affirmed.resize(lex.categories.len(), 0);
-        for h in &mut s.hits {
+        for h in &s.hits {
+            let Some(form) = forms[usize::from(h.form)] else { continue };
             let rule = &rules[h.rule as usize];
             let caps = &lex.categories[rule.cat as usize].caps;
-            let j = context::judge(view, &s.markers, h.start as usize, h.end as usize);
-            h.negated = j.negated;
+            let j = context::judge(form.as_str(), &s.markers[usize::from(h.form)], h.start as usize, h.end as usize);
+            let span = form.span(h.start as usize..h.end as usize);
             if !j.negated {
                 let last = &mut s.last_affirmed[rule.cat as usize];
-                *last = (*last).max(h.start + 1);
+                *last = (*last).max(span.start as u32 + 1);
             }
             let base = rule.severity.reported().unwrap_or(Severity::Emergency);
             let eff = cap(base, &j, caps);
@@ -252,7 +268,7 @@ impl HighRisk {
                 s.touched.push(h.rule);
             }
             if better {
-                *b = Best { epoch: s.epoch, start: h.start, end: h.end, judgement: j, eff: Some(eff) };
+                *b = Best { epoch: s.epoch, span, judgement: j, eff: Some(eff), squeezed: h.form == 1 };
             }
         }
 
@@ -266,7 +282,7 @@ impl HighRisk {
             }
             // `last_affirmed` holds start + 1 of the last match that is not
             // negated, 0 for none.
-            if s.last_affirmed[rule.cat as usize] > b.start + 1 {
+            if s.last_affirmed[rule.cat as usize] > b.span.start as u32 + 1 {
                 let mut j = b.judgement;
                 j.negated = false;
                 let base = rule.severity.reported().unwrap_or(Severity::Emergency);
@@ -278,7 +294,7 @@ impl HighRisk {
         for &r in &s.touched {
             let b = s.best[r as usize];
             if let (Some(_), Some(eff)) = (rules[r as usize].severity.reported(), b.eff) {
-                s.reports.push(Report { what: r, start: b.start, end: b.end, judgement: b.judgement, eff });
+                s.reports.push(Report { what: r, span: b.span, judgement: b.judgement, eff, squeezed: b.squeezed });
             }
         }
         for (ci, c) in lex.compounds.iter().enumerate() {
@@ -286,39 +302,46 @@ impl HighRisk {
                 s.reports.push(Report { what: (rules.len() + ci) as u32, ..rep });
             }
         }
-        s.reports.sort_by_key(|r| (r.start, r.what));
+        s.reports.sort_by_key(|r| (r.span.start, r.what));
 
         let stage = cx.stage();
         for rep in &s.reports {
-            let (id, cat) = if (rep.what as usize) < rules.len() {
-                let r = &rules[rep.what as usize];
-                (&r.id, r.cat)
-            } else {
-                let c = &lex.compounds[rep.what as usize - rules.len()];
-                (&c.id, c.cat)
-            };
+            let (id, cat) = self.id_and_cat(rep.what);
             let category = &lex.categories[cat as usize].name;
-            let span = cx.view().span(rep.start as usize..rep.end as usize);
             let severity = if stage == Stage::Request { rep.eff } else { Severity::Info };
-            let quals: Qualifiers = rep.judgement.qualifiers();
+            let mut quals: Qualifiers = rep.judgement.qualifiers();
+            if rep.squeezed {
+                quals.insert(Qualifier::Squeezed);
+            }
+            if view.is_hidden_span(rep.span) {
+                quals.insert(Qualifier::Hidden);
+            }
             cx.push_finding(
-                Finding::new(cx.check_id().clone(), id.clone(), category.clone(), severity, span)
+                Finding::new(cx.check_id().clone(), id.clone(), category.clone(), severity, rep.span)
                     .with_qualifiers(quals),
             );
         }
         if stage == Stage::Request {
             for rep in &s.reports {
                 if rep.eff.escalates() {
-                    let cat = if (rep.what as usize) < rules.len() {
-                        rules[rep.what as usize].cat
-                    } else {
-                        lex.compounds[rep.what as usize - rules.len()].cat
-                    };
+                    let (_, cat) = self.id_and_cat(rep.what);
                     cx.escalate(lex.categories[cat as usize].name.clone(), rep.eff);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The id and category index of a report (rule or compound).
+    fn id_and_cat(&self, what: u32) -> (&Arc<str>, u16) {
+        let lex = &*self.lex;
+        match lex.rules.get(what as usize) {
+            Some(r) => (&r.id, r.cat),
+            None => {
+                let c = &lex.compounds[what as usize - lex.rules.len()];
+                (&c.id, c.cat)
+            }
+        }
     }
 
     /// Whether some compound has every required group matched (ignoring
@@ -340,13 +363,13 @@ impl HighRisk {
                 .iter()
                 .map(|&r| best[r as usize])
                 .filter(|b| b.epoch == epoch && !b.judgement.negated)
-                .max_by_key(|b| (b.eff, std::cmp::Reverse(b.start)))
+                .max_by_key(|b| (b.eff, std::cmp::Reverse(b.span.start)))
         };
-        let mut acc: Option<(u32, u32, Judgement)> = None;
+        let mut acc: Option<(Span, Judgement, bool)> = None;
         let mut add = |b: Best| {
             acc = Some(match acc {
-                None => (b.start, b.end, b.judgement),
-                Some((s, e, j)) => (s.min(b.start), e.max(b.end), j.union(b.judgement)),
+                None => (b.span, b.judgement, b.squeezed),
+                Some((sp, j, sq)) => (sp.union(&b.span), j.union(b.judgement), sq || b.squeezed),
             });
         };
         for g in &c.require {
@@ -362,9 +385,9 @@ impl HighRisk {
         if n < c.min_optional {
             return None;
         }
-        let (start, end, judgement) = acc?;
+        let (span, judgement, squeezed) = acc?;
         let eff = cap(c.severity, &judgement, &lex.categories[c.cat as usize].caps);
-        Some(Report { what: 0, start, end, judgement, eff })
+        Some(Report { what: 0, span, judgement, eff, squeezed })
     }
 }
 

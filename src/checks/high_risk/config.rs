@@ -17,7 +17,8 @@ use crate::verdict::Severity;
 /// | `builtin_context` | `true` | keep the embedded context triggers (negation, hypothetical, history, ...) even when `builtin_rules` is `false` |
 /// | `rules` | `[]` | extra rules, inline |
 /// | `compounds` | `[]` | extra compound rules, inline |
-/// | `rules_files` | `[]` | extra lexicon files (same format as the built-in one), absolute or relative to the working directory |
+/// | `rules` via `rules_files` | — | a policy file's `high_risk.rules_files = [...]` is spliced into `rules` by the policy loader (files holding `[[rules]]` tables only) |
+/// | `lexicon_files` | `[]` | extra lexicon files in the full format of the built-in one (`[sets]`, `[typos]`, `[context]`, `[[rule]]`, `[[compound]]`), absolute or relative to the working directory; read when the check is built |
 /// | `disabled_rules` | `[]` | rule or compound ids to drop (built-in or not) |
 /// | `typos` | `true` | add the lexicon's misspelling variants (explicit lists and bounded edit-distance variants of key words) |
 /// | `max_phrases` | `50000` | most phrases after expansion; more is a build error |
@@ -37,7 +38,7 @@ pub struct HighRiskConfig {
     /// Extra compound rules, inline.
     pub compounds: Vec<CompoundConfig>,
     /// Extra lexicon files.
-    pub rules_files: Vec<PathBuf>,
+    pub lexicon_files: Vec<PathBuf>,
     /// Rule and compound ids to drop.
     pub disabled_rules: Vec<String>,
     /// Add misspelling variants.
@@ -55,7 +56,7 @@ impl Default for HighRiskConfig {
             builtin_context: true,
             rules: Vec::new(),
             compounds: Vec::new(),
-            rules_files: Vec::new(),
+            lexicon_files: Vec::new(),
             disabled_rules: Vec::new(),
             typos: true,
             max_phrases: 50_000,

@@ -132,7 +132,10 @@ impl ContextLexicon {
             for (i, entry) in list.iter().enumerate() {
                 let path = format!("{field}.context.{name}[{i}]");
                 for phrase in expand_normalised(entry, sets, &path)? {
-                    b.add(phrase, Meaning { tag: u32::from(kind), boundary: Boundary::Word, number: None, rescan: false });
+                    b.add(
+                        phrase,
+                        Meaning { tag: u32::from(kind), boundary: Boundary::Word, number: None, rescan: false },
+                    );
                 }
             }
         }

@@ -25,13 +25,13 @@ pub(crate) const MAX_EXPANSION: usize = 20_000;
 /// Longest phrase (in words) that gets misspelling variants.
 pub(crate) const MAX_TYPO_WORDS: usize = 3;
 
-/// Largest lexicon file read from `rules_files`.
+/// Largest lexicon file read from `lexicon_files`.
 const MAX_FILE_BYTES: u64 = 8 << 20;
 
 /// Named sets for `{$name}` in patterns.
 pub(crate) type Sets = BTreeMap<String, Vec<String>>;
 
-/// One lexicon file (the built-in one or a `rules_files` entry).
+/// One lexicon file (the built-in one or a `lexicon_files` entry).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct LexiconFile {
@@ -308,8 +308,8 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         }
         sources.push(Source { field: "high_risk.builtin_rules".into(), file, rules: config.builtin_rules });
     }
-    for (i, path) in config.rules_files.iter().enumerate() {
-        let field = format!("high_risk.rules_files[{i}]");
+    for (i, path) in config.lexicon_files.iter().enumerate() {
+        let field = format!("high_risk.lexicon_files[{i}]");
         let meta = std::fs::metadata(path)
             .map_err(|e| BuildError::new(&field, format!("cannot read {}: {e}", path.display())))?;
         if meta.len() > MAX_FILE_BYTES {
@@ -468,7 +468,10 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
                     }
                 }
                 for v in spelled {
-                    builder.add(v, Meaning { tag, boundary: r.boundary, number, rescan: r.severity == RuleSeverity::Exclude });
+                    builder.add(
+                        v,
+                        Meaning { tag, boundary: r.boundary, number, rescan: r.severity == RuleSeverity::Exclude },
+                    );
                 }
             }
             if builder.len() > config.max_phrases {

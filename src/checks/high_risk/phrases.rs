@@ -100,8 +100,7 @@ impl PhraseSetBuilder {
     pub(crate) fn propagate_sub_phrases(&mut self, allow: impl Fn(&[Meaning], &Meaning) -> bool) {
         let mut additions: Vec<(u32, Meaning)> = Vec::new();
         for (id, p) in self.phrases.iter().enumerate() {
-            let starts: Vec<usize> =
-                std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).collect();
+            let starts: Vec<usize> = std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).collect();
             let ends: Vec<usize> = p.match_indices(' ').map(|(i, _)| i).chain(std::iter::once(p.len())).collect();
             for &a in &starts {
                 for &b in &ends {

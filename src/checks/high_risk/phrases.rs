@@ -137,18 +137,24 @@ impl PhraseSetBuilder {
             meanings.extend_from_slice(m);
         }
         // Proper prefixes of each phrase that are phrases too, longest first.
+        // A prefix matters only when it can match where the longer phrase
+        // failed: it ends at a word end, or it does not need one (its
+        // length is one of `loose_lens`).
+        let loose_lens: std::collections::HashSet<usize> = self
+            .phrases
+            .iter()
+            .zip(&self.meanings)
+            .filter(|(_, m)| m.iter().any(|m| matches!(m.boundary, Boundary::Start | Boundary::None) || m.number.is_some()))
+            .map(|(p, _)| p.len())
+            .collect();
         let mut prefix_ranges = Vec::with_capacity(self.phrases.len());
         let mut prefixes = Vec::new();
         for p in &self.phrases {
             let start = prefixes.len() as u32;
-            let mut cut = p.len();
-            while cut > 0 {
-                cut -= 1;
-                while cut > 0 && !p.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                if cut == 0 {
-                    break;
+            let bytes = p.as_bytes();
+            for cut in (1..p.len()).rev() {
+                if !(bytes[cut] == b' ' || loose_lens.contains(&cut)) || !p.is_char_boundary(cut) {
+                    continue;
                 }
                 if let Some(&id) = self.index.get(&p[..cut]) {
                     prefixes.push(id);

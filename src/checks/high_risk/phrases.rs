@@ -1,8 +1,9 @@
 //! A set of normalised phrases on one Aho-Corasick automaton, with ASCII
 //! word-boundary checks on match ends.
 //!
-//! The automaton is a DFA with leftmost-longest semantics over the
-//! lower-cased detection view (see the module docs of `high_risk` for why).
+//! The automaton is a contiguous NFA with leftmost-longest semantics over
+//! the lower-cased detection view (see the module docs of `high_risk` for the
+//! measurements behind the choice).
 //! Leftmost-longest reports one match per position; when the longest match at
 //! a position fails its boundary check, the shorter phrases that are prefixes
 //! of it (precomputed) are tried at the same position before the search moves

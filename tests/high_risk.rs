@@ -41,8 +41,11 @@ fn guard_with(config: HighRiskConfig) -> Guardrail {
     Guardrail::builder().policy(&policy).dangerous().allow_missing_safety_checks().build().unwrap()
 }
 
+/// The default guardrail, built once for the whole test binary (building
+/// the lexicon is slow in debug builds).
 fn guard() -> Guardrail {
-    guard_with(HighRiskConfig::default())
+    static GUARD: std::sync::OnceLock<Guardrail> = std::sync::OnceLock::new();
+    GUARD.get_or_init(|| guard_with(HighRiskConfig::default())).clone()
 }
 
 fn confusables_folded() -> bool {
@@ -122,13 +125,13 @@ fn red_flag_cases_meet_their_recall_targets() {
             eprintln!("MISS {kind}: {line}");
         }
     }
-    assert!(misses.get("clear").is_none(), "clear red flags must all escalate:\n{}", misses["clear"].join("\n"));
+    assert!(!misses.contains_key("clear"), "clear red flags must all escalate:\n{}", misses["clear"].join("\n"));
     assert!(
         subtle_ok * 100 >= subtle_n * 95,
         "subtle recall below 95%:\n{}",
         misses.get("subtle").map(|m| m.join("\n")).unwrap_or_default()
     );
-    assert!(misses.get("near_miss").is_none(), "near-misses:\n{}", misses["near_miss"].join("\n"));
+    assert!(!misses.contains_key("near_miss"), "near-misses:\n{}", misses["near_miss"].join("\n"));
 }
 
 /// Benign consumer-health questions (medquad sample, CC-BY-4.0) and xstest's

@@ -145,7 +145,9 @@ impl PhraseSetBuilder {
             .phrases
             .iter()
             .zip(&self.meanings)
-            .filter(|(_, m)| m.iter().any(|m| matches!(m.boundary, Boundary::Start | Boundary::None) || m.number.is_some()))
+            .filter(|(_, m)| {
+                m.iter().any(|m| matches!(m.boundary, Boundary::Start | Boundary::None) || m.number.is_some())
+            })
             .map(|(p, _)| p.len())
             .collect();
         let mut prefix_ranges = Vec::with_capacity(self.phrases.len());

@@ -54,9 +54,21 @@ fn main() {
         text.push(' ');
         i = i.wrapping_mul(31).wrapping_add(17) % 1000;
     }
-    for kind in [AhoCorasickKind::DFA, AhoCorasickKind::ContiguousNFA, AhoCorasickKind::NoncontiguousNFA] {
+    let kinds = [
+        (AhoCorasickKind::DFA, 3),
+        (AhoCorasickKind::ContiguousNFA, 3),
+        (AhoCorasickKind::ContiguousNFA, 2),
+        (AhoCorasickKind::ContiguousNFA, 1),
+        (AhoCorasickKind::NoncontiguousNFA, 3),
+    ];
+    for (kind, depth) in kinds {
         let t = Instant::now();
-        let ac = AhoCorasick::builder().kind(Some(kind)).match_kind(MatchKind::LeftmostLongest).build(&pats).unwrap();
+        let ac = AhoCorasick::builder()
+            .kind(Some(kind))
+            .dense_depth(depth)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&pats)
+            .unwrap();
         let bt = t.elapsed();
         let t = Instant::now();
         let mut n = 0;

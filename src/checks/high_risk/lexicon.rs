@@ -118,6 +118,18 @@ pub(crate) fn parse_file(text: &str, field: &str) -> Result<LexiconFile, BuildEr
 
 /// Normalises one phrase through the detection view.
 pub(crate) fn normalise(s: &str) -> String {
+    // Plain ASCII without control characters: the view is the lower-cased
+    // text with space runs collapsed (the same result, without the view).
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let mut out = String::with_capacity(s.len());
+        for w in s.split(' ').filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(w.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        }
+        return out;
+    }
     thread_local! {
         static VIEW: std::cell::RefCell<View> = std::cell::RefCell::new(View::new());
     }
@@ -629,6 +641,15 @@ mod tests {
         out.clear();
         spelling_variants("cara caída", &mut out);
         assert_eq!(out, ["cara caída", "cara caida"]);
+    }
+
+    #[test]
+    fn the_ascii_shortcut_equals_the_view() {
+        for p in ["  Can't   BREATHE ", "chest pain", "a  b", "X", "sugar is 38"] {
+            let mut v = View::new();
+            v.build(p);
+            assert_eq!(normalise(p), v.as_str().trim(), "{p:?}");
+        }
     }
 
     #[test]

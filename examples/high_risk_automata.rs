@@ -78,7 +78,7 @@ fn main() {
         let el = t.elapsed();
         let mbs = (text.len() * 200) as f64 / el.as_secs_f64() / 1e6;
         println!(
-            "{kind:?}: patterns {} build {bt:?} mem {} KiB scan {mbs:.0} MB/s matches {n}",
+            "{kind:?} dense_depth {depth}: patterns {} build {bt:?} mem {} KiB scan {mbs:.0} MB/s matches {n}",
             pats.len(),
             ac.memory_usage() / 1024
         );

@@ -51,11 +51,11 @@
 //!
 //! The automaton is a **contiguous NFA with leftmost-longest semantics**
 //! over the lower-cased view (no ASCII case folding: the view is already
-//! lower-cased). Measured on the built-in lexicon (about 20,000 phrases after
-//! expansion; `cargo run --release --example high_risk_automata`): a DFA
-//! scans about 1.3x faster but takes about 70 MB and 200 ms to build; the
-//! contiguous NFA takes about 2 MB and 40 ms, and the non-contiguous NFA is
-//! about 3x slower. Leftmost-longest gives one match per position, the
+//! lower-cased). Measured on the built-in lexicon (about 23,000 phrases after
+//! expansion; `cargo run --release --example high_risk_automata`, figures in
+//! BENCHMARKS.md): a DFA scans about 1.2–1.35x faster but takes 66–83 MB and
+//! 200–400 ms to build; the contiguous NFA takes about 2.5 MB and 40–80 ms,
+//! and the non-contiguous NFA is about 3x slower. Leftmost-longest gives one match per position, the
 //! longest phrase; a match whose word boundaries fail falls back to the
 //! shorter phrases that are its prefixes at the same position. Clean text
 //! costs one automaton pass and a word-boundary test per raw match; the

@@ -426,3 +426,14 @@ fn letter_spaced_and_hidden_text_is_scanned() {
     let v = g.check_request("I have chest pain");
     assert_eq!(high_risk_findings(&v).filter(|f| f.rule() == "cardiac.chest_pain").count(), 1);
 }
+
+#[test]
+fn red_flags_smuggled_in_tag_characters_escalate_and_are_marked_hidden() {
+    let g = guard();
+    let hidden: String = "i want to kill myself".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+    let text = format!("What is a good lunch?{hidden}");
+    let v = g.check_request(&text);
+    assert_eq!(v.escalation().map(|e| e.category()), Some("suicide_self_harm"));
+    let f = high_risk_findings(&v).next().unwrap();
+    assert!(f.qualifiers().contains(Qualifier::Hidden), "{:?}", f.qualifiers());
+}

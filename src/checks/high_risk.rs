@@ -45,7 +45,15 @@
 //!   the rule escalated, `advisory` for the soft tier. The verdict's
 //!   escalation is the strongest of them (the first in the text among
 //!   equals).
-//! * Response stage: the same findings with severity `info`.
+//! * Response stage: the same findings with severity `info` (never an
+//!   escalation); their qualifiers say how the *model* framed the topic
+//!   (`negated` on "it's not a stroke" is a dismissal worth checking).
+//! * Qualifiers: `negated`, `hypothetical` (educational or conditional
+//!   framing), `historical` (explicit past anchor, or "went away"),
+//!   `third_party`, `squeezed` (found in the letter-spaced / l33t form),
+//!   `hidden` (inside Unicode tag characters).
+//! * Compound findings (`stroke.be_fast`, `cardiac.chest_pain_plus`, ...)
+//!   span from their first to their last member.
 //!
 //! # Performance
 //!

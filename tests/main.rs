@@ -1,6 +1,7 @@
 //! The one integration test binary: every area is a module, so the suite
 //! links once.
 
+mod high_risk;
 mod pipeline;
 mod response;
 mod sanitizer;

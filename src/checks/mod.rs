@@ -9,6 +9,7 @@
 //! | `diagnosis` | response | blocks or rewrites diagnosis, dismissal, dosing, advice against care |
 //! | `disclaimer` | response, always last | adds the operator's disclaimer and the emergency notice |
 
+pub mod high_risk;
 pub mod diagnosis;
 pub mod disclaimer;
 
@@ -28,6 +29,7 @@ pub(crate) fn build_pipeline(policy: &Policy) -> Result<Vec<Box<dyn Check>>, Bui
 /// Builds one built-in check from its policy section.
 fn build_check(policy: &Policy, id: &str, field: &str) -> Result<Box<dyn Check>, BuildError> {
     match id {
+        "high_risk" => Ok(Box::new(high_risk::HighRisk::new(&policy.high_risk)?)),
         "diagnosis" => Ok(Box::new(diagnosis::Diagnosis::from_policy(policy)?)),
         "disclaimer" => Ok(Box::new(disclaimer::Disclaimer::from_policy(policy)?)),
         other => Err(BuildError::new(field, format!("unknown check `{other}`"))),

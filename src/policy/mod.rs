@@ -117,6 +117,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::AuditConfig;
 use crate::checks::diagnosis::DiagnosisConfig;
 use crate::checks::disclaimer::DisclaimerConfig;
+use crate::checks::high_risk::HighRiskConfig;
 use crate::error::{BuildError, PolicyError};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -186,6 +187,9 @@ pub struct Policy {
     /// The `disclaimer` check.
     #[serde(default)]
     pub disclaimer: DisclaimerConfig,
+    /// The clinical red-flag matcher (`high_risk` check).
+    #[serde(default)]
+    pub high_risk: HighRiskConfig,
 }
 
 fn default_locale() -> String {

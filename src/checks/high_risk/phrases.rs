@@ -1,0 +1,349 @@
+//! A set of normalised phrases on one Aho-Corasick automaton, with ASCII
+//! word-boundary checks on match ends.
+//!
+//! The automaton is a contiguous NFA with leftmost-longest semantics over
+//! the lower-cased detection view (see the module docs of `high_risk` for the
+//! measurements behind the choice).
+//! Leftmost-longest reports one match per position; when the longest match at
+//! a position fails its boundary check, the shorter phrases that are prefixes
+//! of it (precomputed) are tried at the same position before the search moves
+//! on, so a failing long phrase never hides a valid short one.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+use crate::check::CheckError;
+use crate::error::BuildError;
+
+use super::config::Boundary;
+
+/// The automaton settings shared by the check and its `raw_` baseline bench.
+pub(crate) fn builder() -> aho_corasick::AhoCorasickBuilder {
+    let mut b = AhoCorasick::builder();
+    b.kind(Some(AhoCorasickKind::ContiguousNFA)).match_kind(MatchKind::LeftmostLongest);
+    b
+}
+
+/// What one phrase means: an opaque tag (rule index or context kinds) and its
+/// boundary requirement. A phrase may carry several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meaning {
+    pub(crate) tag: u32,
+    pub(crate) boundary: Boundary,
+    /// When set, the phrase must be followed (after at most one space) by
+    /// an integer in one of these inclusive ranges; the match then extends
+    /// over the number. Only the start boundary of the phrase is checked.
+    pub(crate) number: Option<NumberRanges>,
+    /// After this meaning is accepted, the search resumes one byte after
+    /// the match start instead of after its end, so phrases inside it are
+    /// still found (used by exclusions, which mask only their own
+    /// category).
+    pub(crate) rescan: bool,
+}
+
+/// Up to four inclusive integer ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NumberRanges {
+    pub(crate) ranges: [(u32, u32); 4],
+    pub(crate) len: u8,
+}
+
+impl NumberRanges {
+    fn contains(&self, n: u32) -> bool {
+        self.ranges[..self.len as usize].iter().any(|&(a, b)| a <= n && n <= b)
+    }
+}
+
+/// Phrases being collected before compilation.
+#[derive(Debug, Default)]
+pub(crate) struct PhraseSetBuilder {
+    index: HashMap<String, u32>,
+    phrases: Vec<String>,
+    meanings: Vec<Vec<Meaning>>,
+}
+
+impl PhraseSetBuilder {
+    /// Adds `phrase` (already normalised, non-empty) with `meaning`.
+    pub(crate) fn add(&mut self, phrase: String, meaning: Meaning) {
+        let id = match self.index.get(&phrase) {
+            Some(&id) => id,
+            None => {
+                let id = self.phrases.len() as u32;
+                self.index.insert(phrase.clone(), id);
+                self.phrases.push(phrase);
+                self.meanings.push(Vec::new());
+                id
+            }
+        };
+        let m = &mut self.meanings[id as usize];
+        if !m.contains(&meaning) {
+            m.push(meaning);
+        }
+    }
+
+    /// The phrases so far.
+    pub(crate) fn phrases(&self) -> &[String] {
+        &self.phrases
+    }
+
+    /// Number of distinct phrases.
+    pub(crate) fn len(&self) -> usize {
+        self.phrases.len()
+    }
+
+    /// Gives every phrase the meanings of the shorter phrases it contains
+    /// on word boundaries ("terrible headache" also means "headache"), so
+    /// that leftmost-longest matching never hides a rule behind a longer
+    /// phrase of another rule. `allow(existing, candidate)` decides whether a
+    /// contained phrase's meaning is added to a phrase that already has
+    /// `existing` meanings.
+    pub(crate) fn propagate_sub_phrases(&mut self, allow: impl Fn(&[Meaning], &Meaning) -> bool) {
+        let mut additions: Vec<(u32, Meaning)> = Vec::new();
+        for (id, p) in self.phrases.iter().enumerate() {
+            let starts: Vec<usize> = std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).collect();
+            let ends: Vec<usize> = p.match_indices(' ').map(|(i, _)| i).chain(std::iter::once(p.len())).collect();
+            for &a in &starts {
+                for &b in &ends {
+                    if b <= a || (a == 0 && b == p.len()) {
+                        continue;
+                    }
+                    if let Some(&q) = self.index.get(&p[a..b]) {
+                        for m in &self.meanings[q as usize] {
+                            if !self.meanings[id].contains(m) && allow(&self.meanings[id], m) {
+                                additions.push((id as u32, *m));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (id, m) in additions {
+            let list = &mut self.meanings[id as usize];
+            if !list.contains(&m) {
+                list.push(m);
+            }
+        }
+    }
+
+    /// Compiles the automaton and the tables.
+    pub(crate) fn build(self, field: &str) -> Result<PhraseSet, BuildError> {
+        let ac = builder().build(&self.phrases).map_err(|e| BuildError::new(field, format!("automaton: {e}")))?;
+        let mut lens = Vec::with_capacity(self.phrases.len());
+        let mut meaning_ranges = Vec::with_capacity(self.phrases.len());
+        let mut meanings = Vec::new();
+        for (p, m) in self.phrases.iter().zip(&self.meanings) {
+            lens.push(p.len() as u32);
+            meaning_ranges.push((meanings.len() as u32, (meanings.len() + m.len()) as u32));
+            meanings.extend_from_slice(m);
+        }
+        // Proper prefixes of each phrase that are phrases too, longest first.
+        // A prefix matters only when it can match where the longer phrase
+        // failed: it ends at a word end, or it does not need one (its
+        // length is one of `loose_lens`).
+        let loose_lens: std::collections::HashSet<usize> = self
+            .phrases
+            .iter()
+            .zip(&self.meanings)
+            .filter(|(_, m)| {
+                m.iter().any(|m| matches!(m.boundary, Boundary::Start | Boundary::None) || m.number.is_some())
+            })
+            .map(|(p, _)| p.len())
+            .collect();
+        let mut prefix_ranges = Vec::with_capacity(self.phrases.len());
+        let mut prefixes = Vec::new();
+        for p in &self.phrases {
+            let start = prefixes.len() as u32;
+            let bytes = p.as_bytes();
+            for cut in (1..p.len()).rev() {
+                if !(bytes[cut] == b' ' || loose_lens.contains(&cut)) || !p.is_char_boundary(cut) {
+                    continue;
+                }
+                if let Some(&id) = self.index.get(&p[..cut]) {
+                    prefixes.push(id);
+                }
+            }
+            prefix_ranges.push((start, prefixes.len() as u32));
+        }
+        Ok(PhraseSet { ac, phrases: self.phrases, lens, meaning_ranges, meanings, prefix_ranges, prefixes })
+    }
+}
+
+/// A compiled phrase set.
+#[derive(Debug, Clone)]
+pub(crate) struct PhraseSet {
+    ac: AhoCorasick,
+    phrases: Vec<String>,
+    lens: Vec<u32>,
+    meaning_ranges: Vec<(u32, u32)>,
+    meanings: Vec<Meaning>,
+    prefix_ranges: Vec<(u32, u32)>,
+    prefixes: Vec<u32>,
+}
+
+impl PhraseSet {
+    /// The normalised phrases, in pattern-id order.
+    pub(crate) fn phrases(&self) -> &[String] {
+        &self.phrases
+    }
+
+    /// The meanings of phrase `id`.
+    pub(crate) fn meanings_of(&self, id: usize) -> &[Meaning] {
+        let (a, b) = self.meaning_ranges[id];
+        &self.meanings[a as usize..b as usize]
+    }
+
+    /// Approximate heap bytes.
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.ac.memory_usage()
+            + self.phrases.iter().map(|p| p.capacity() + 24).sum::<usize>()
+            + self.lens.capacity() * 4
+            + self.meaning_ranges.capacity() * 8
+            + self.meanings.capacity() * std::mem::size_of::<Meaning>()
+            + self.prefix_ranges.capacity() * 8
+            + self.prefixes.capacity() * 4
+    }
+
+    /// Calls `on` for every accepted match in `hay` with (tag, start, end),
+    /// leftmost-longest, non-overlapping. Linear in `hay.len()` times the
+    /// longest phrase (a rejected match restarts one byte later).
+    pub(crate) fn scan(&self, hay: &str, mut on: impl FnMut(u32, usize, usize)) -> Result<(), CheckError> {
+        let bytes = hay.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let m = match self.ac.try_find(Input::new(bytes).range(at..)) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => return Err(CheckError::new("high_risk automaton search failed")),
+            };
+            let s = m.start();
+            let pid = m.pattern().as_u32();
+            let (ps, pe) = self.prefix_ranges[pid as usize];
+            let mut accepted = None;
+            let mut rescan = false;
+            for cand in std::iter::once(pid).chain(self.prefixes[ps as usize..pe as usize].iter().copied()) {
+                let end = s + self.lens[cand as usize] as usize;
+                let (ms, me) = self.meaning_ranges[cand as usize];
+                for meaning in &self.meanings[ms as usize..me as usize] {
+                    if let Some(nr) = &meaning.number {
+                        if boundary_ok(bytes, s, end, Boundary::Start)
+                            && let Some(num_end) = number_after(bytes, end, nr)
+                        {
+                            on(meaning.tag, s, num_end);
+                            accepted = Some(accepted.map_or(num_end, |a: usize| a.max(num_end)));
+                        }
+                    } else if boundary_ok(bytes, s, end, meaning.boundary) {
+                        on(meaning.tag, s, end);
+                        accepted = Some(accepted.map_or(end, |a: usize| a.max(end)));
+                        rescan |= meaning.rescan;
+                    }
+                }
+                if accepted.is_some() {
+                    break;
+                }
+            }
+            at = match accepted {
+                Some(end) if end > s && !rescan => end,
+                _ => s + 1,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// End of an integer in `nr` that follows `at` (after at most one space),
+/// not followed by another digit.
+fn number_after(bytes: &[u8], at: usize, nr: &NumberRanges) -> Option<usize> {
+    let mut i = at;
+    if bytes.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let start = i;
+    let mut n: u32 = 0;
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii_digit() || i - start >= 7 {
+            break;
+        }
+        n = n * 10 + u32::from(b - b'0');
+        i += 1;
+    }
+    if i == start || bytes.get(i).is_some_and(u8::is_ascii_digit) || !nr.contains(n) {
+        return None;
+    }
+    Some(i)
+}
+
+/// A byte that belongs to a word: ASCII letters, digits, `_`, and any byte of
+/// a non-ASCII character (so accented letters join words).
+#[inline]
+pub(crate) fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+#[inline]
+fn boundary_ok(bytes: &[u8], start: usize, end: usize, boundary: Boundary) -> bool {
+    let start_ok = || start == 0 || !is_word_byte(bytes[start - 1]) || !is_word_byte(bytes[start]);
+    let end_ok = || end >= bytes.len() || !is_word_byte(bytes[end]) || !is_word_byte(bytes[end - 1]);
+    match boundary {
+        Boundary::Word => start_ok() && end_ok(),
+        Boundary::Start => start_ok(),
+        Boundary::End => end_ok(),
+        Boundary::None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(phrases: &[(&str, Boundary)]) -> PhraseSet {
+        let mut b = PhraseSetBuilder::default();
+        for (i, (p, bd)) in phrases.iter().enumerate() {
+            b.add(p.to_string(), Meaning { tag: i as u32, boundary: *bd, number: None, rescan: false });
+        }
+        b.build("t").unwrap()
+    }
+
+    fn hits(s: &PhraseSet, hay: &str) -> Vec<(u32, usize, usize)> {
+        let mut out = Vec::new();
+        s.scan(hay, |t, a, b| out.push((t, a, b))).unwrap();
+        out
+    }
+
+    #[test]
+    fn word_boundaries_hold_on_both_ends() {
+        let s = set(&[("stroke", Boundary::Word)]);
+        assert_eq!(hits(&s, "a stroke."), [(0, 2, 8)]);
+        assert!(hits(&s, "strokes of luck").is_empty());
+        assert!(hits(&s, "backstroke").is_empty());
+        assert!(hits(&s, "strokeé").is_empty());
+    }
+
+    #[test]
+    fn a_failing_long_phrase_does_not_hide_its_prefix() {
+        let s = set(&[("suicid", Boundary::Start), ("suicide note", Boundary::Word)]);
+        // "suicide notes" fails the long phrase's end boundary; the prefix
+        // with a start-only boundary still matches at the same position.
+        assert_eq!(hits(&s, "suicide notes"), [(0, 0, 6)]);
+        assert_eq!(hits(&s, "a suicide note"), [(1, 2, 14)]);
+    }
+
+    #[test]
+    fn numbers_after_a_phrase_must_be_in_range() {
+        let mut b = PhraseSetBuilder::default();
+        let nr = NumberRanges { ranges: [(10, 39), (0, 0), (0, 0), (0, 0)], len: 1 };
+        b.add("sugar is".into(), Meaning { tag: 7, boundary: Boundary::Word, number: Some(nr), rescan: false });
+        let s = b.build("t").unwrap();
+        assert_eq!(hits(&s, "my sugar is 38 now"), [(7, 3, 14)]);
+        assert_eq!(hits(&s, "sugar is 38.5"), [(7, 0, 11)]);
+        assert!(hits(&s, "sugar is 380").is_empty());
+        assert!(hits(&s, "sugar is 9").is_empty());
+        assert!(hits(&s, "sugar is fine").is_empty());
+    }
+
+    #[test]
+    fn rejected_matches_restart_one_byte_later() {
+        let s = set(&[("chest pain", Boundary::Word), ("pain", Boundary::Word)]);
+        assert_eq!(hits(&s, "xchest pain"), [(1, 7, 11)]);
+    }
+}

@@ -62,6 +62,8 @@
 //! # Crate features
 //!
 //! * `cli`: the `medguard` command-line tool (clap, indicatif).
+//! * `tower`: [`tower::GuardLayer`], a tower layer that guards a chat service
+//!   (tower-layer, tower-service).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
@@ -73,6 +75,8 @@ pub mod locale;
 pub mod normalize;
 pub mod policy;
 pub mod stream;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod verdict;
 
 pub use check::{Check, CheckError, Context, Stage, Stages};

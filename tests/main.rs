@@ -20,3 +20,6 @@ mod audit;
 
 #[cfg(feature = "cli")]
 mod check;
+
+#[cfg(feature = "tower")]
+mod tower;

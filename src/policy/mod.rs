@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checks::injection::InjectionConfig;
 use crate::error::{BuildError, PolicyError, Problem};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -36,7 +37,6 @@ pub struct PipelineConfig {
     pub dangerous_allow_missing_safety_checks: bool,
 }
 
-
 /// A whole pipeline described as data.
 ///
 /// | field | default |
@@ -46,6 +46,7 @@ pub struct PipelineConfig {
 /// | `limits` | [`Limits::default`] |
 /// | `pipeline` | no checks |
 /// | `locales` | required: at least the active locale |
+/// | `injection` | [`InjectionConfig::default`] |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -65,6 +66,9 @@ pub struct Policy {
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,
+    /// The `injection` check.
+    #[serde(default)]
+    pub injection: InjectionConfig,
 }
 
 fn default_locale() -> String {

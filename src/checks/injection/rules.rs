@@ -46,8 +46,8 @@
 //! The leading literal words (or the alternatives of a leading set) are the
 //! *anchor*, a pattern of the one automaton; the rest is checked word by word
 //! after an anchor match. Words are separated by spaces and light punctuation
-//! (quotes, commas, dashes, brackets, `*`, `_`); `.`, `!`, `?` and `;` end a
-//! phrase. A pattern matches at word boundaries except on the side of a
+//! (quotes, commas, colons, dashes, brackets, `*`, `_`); `.`, `!`, `?` and
+//! `;` end a phrase. A pattern matches at word boundaries except on the side of a
 //! prefix word (`instruc*`) and on sides written in scripts without spaces
 //! (Chinese, Japanese, Thai, ...). A token starting with `\` is a literal
 //! (`\{` for a literal brace).
@@ -64,8 +64,8 @@
 //! ## Allow entries
 //!
 //! An `[[allow]]` entry lists patterns of benign contexts; a rule match that
-//! overlaps an allow match is dropped ("ignore the previous instructions
-//! from my doctor").
+//! overlaps an allow match, or ends right where one starts, is dropped
+//! ("ignore the previous instructions from my doctor").
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -200,23 +200,78 @@ struct Seq {
     rule: Option<u32>,
 }
 
-/// A word set: exact words (sorted) and prefixes.
+/// A word set: exact words (sorted), prefixes, and multi-word phrases.
 #[derive(Debug, Clone, Default)]
 struct WordSet {
     exact: Vec<Box<str>>,
     prefixes: Vec<Box<str>>,
+    /// Phrases of two or more words; the flag makes the last word a prefix.
+    phrases: Vec<(Box<[Box<str>]>, bool)>,
+}
+
+/// Whether `word` equals `pattern` (or starts with it, for a prefix), with
+/// apostrophe look-alikes folded.
+fn word_eq(word: &str, pattern: &str, prefix: bool) -> bool {
+    let mut f = word.chars().map(fold_apos);
+    if !pattern.chars().all(|c| f.next() == Some(c)) {
+        return false;
+    }
+    prefix || f.next().is_none()
 }
 
 impl WordSet {
-    /// Whether `word` (from the text) is in the set; apostrophe look-alikes
-    /// compare equal to `'`.
+    /// Whether `word` (from the text) is a single-word member; apostrophe
+    /// look-alikes compare equal to `'`.
     fn contains(&self, word: &str) -> bool {
         let folded = word.chars().map(fold_apos);
         self.exact.binary_search_by(|w| w.chars().cmp(folded.clone())).is_ok()
-            || self.prefixes.iter().any(|p| {
-                let mut f = word.chars().map(fold_apos);
-                p.chars().all(|c| f.next() == Some(c))
-            })
+            || self.prefixes.iter().any(|p| word_eq(word, p, true))
+    }
+}
+
+/// The words after an anchor, tokenized once and shared by every
+/// continuation program of that anchor.
+struct Words<'t> {
+    text: &'t str,
+    ranges: [(u32, u32); MAX_WORDS],
+    len: usize,
+    /// Where the next word search starts; `None` once the phrase ended.
+    next: Option<usize>,
+}
+
+/// Most words a continuation program looks at after its anchor.
+const MAX_WORDS: usize = 32;
+
+impl<'t> Words<'t> {
+    fn new(text: &'t str, pos: usize) -> Words<'t> {
+        Words { text, ranges: [(0, 0); MAX_WORDS], len: 0, next: Some(pos) }
+    }
+
+    /// Word `k` after the anchor, tokenizing lazily.
+    fn get(&mut self, k: usize) -> Option<&'t str> {
+        while self.len <= k {
+            if self.len == MAX_WORDS {
+                return None;
+            }
+            let r = next_word(self.text, self.next?);
+            match r {
+                Some(r) => {
+                    self.ranges[self.len] = (r.start as u32, r.end as u32);
+                    self.len += 1;
+                    self.next = Some(r.end);
+                }
+                None => {
+                    self.next = None;
+                    return None;
+                }
+            }
+        }
+        let (a, b) = self.ranges[k];
+        Some(&self.text[a as usize..b as usize])
+    }
+
+    fn end(&self, k: usize) -> usize {
+        self.ranges[k].1 as usize
     }
 }
 
@@ -339,6 +394,7 @@ fn is_light_sep(c: char) -> bool {
     matches!(
         c,
         ' ' | ','
+            | ':'
             | '\''
             | '"'
             | '`'
@@ -500,6 +556,12 @@ fn parse_pattern(
                             Some(ws) => words.extend(ws.iter().map(String::as_str)),
                             None => return Err(BuildError::new(field, format!("unknown set `@{name}`"))),
                         },
+                        None if part.contains('_') => {
+                            return Err(BuildError::new(
+                                field,
+                                format!("`{part}` looks like a set name: write `@{part}` inside `{{a|b}}`"),
+                            ));
+                        }
                         None => words.push(part),
                     }
                 }
@@ -548,12 +610,6 @@ fn alt_words(alt: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// One slot before expansion of multi-word alternatives.
-enum SlotSpec {
-    Words { single: Vec<(String, bool)>, multi: Vec<(Vec<String>, bool)>, min: u8, max: u8 },
-    Gap(u8),
-}
-
 fn id_disabled(id: &str, disabled: &[String]) -> bool {
     disabled.iter().any(|d| match d.strip_suffix('*') {
         Some(prefix) => id.starts_with(prefix),
@@ -570,7 +626,7 @@ struct Compiler {
     pattern_bounds: Vec<(bool, bool)>,
     seqs: Vec<Seq>,
     sets: Vec<WordSet>,
-    set_ids: HashMap<Vec<(String, bool)>, u32>,
+    set_ids: HashMap<Vec<(Vec<String>, bool)>, u32>,
 }
 
 impl Compiler {
@@ -590,22 +646,23 @@ impl Compiler {
         self.pattern_targets[id as usize].push(target);
     }
 
-    fn set_id(&mut self, alts: &[(String, bool)]) -> u32 {
-        let mut key = alts.to_vec();
+    fn set_id(&mut self, members: &[(Vec<String>, bool)]) -> u32 {
+        let mut key = members.to_vec();
         key.sort();
         key.dedup();
         if let Some(&id) = self.set_ids.get(&key) {
             return id;
         }
         let mut ws = WordSet::default();
-        for (w, prefix) in &key {
-            if *prefix {
-                ws.prefixes.push(w.clone().into_boxed_str());
-            } else {
-                ws.exact.push(w.clone().into_boxed_str());
+        for (words, prefix) in &key {
+            match words.as_slice() {
+                [w] if *prefix => ws.prefixes.push(w.clone().into_boxed_str()),
+                [w] => ws.exact.push(w.clone().into_boxed_str()),
+                _ => ws.phrases.push((words.iter().map(|w| w.clone().into_boxed_str()).collect(), *prefix)),
             }
         }
         ws.exact.sort();
+        ws.exact.dedup();
         let id = self.sets.len() as u32;
         self.sets.push(ws);
         self.set_ids.insert(key, id);
@@ -654,18 +711,17 @@ impl Compiler {
         if anchors.len() > MAX_ANCHORS_PER_PATTERN {
             return Err(BuildError::new(field, format!("more than {MAX_ANCHORS_PER_PATTERN} anchor alternatives")));
         }
-        let mut specs = Vec::new();
+        let mut slots = Vec::new();
         for t in &toks[rest..] {
             let (alts, min, max) = match t {
                 Tok::Word { text, prefix } => (vec![(text.clone(), *prefix)], 1, 1),
                 Tok::Set { alts, min, max } => (alts.clone(), *min, *max),
                 Tok::Gap(n) => {
-                    specs.push(SlotSpec::Gap(*n));
+                    slots.push(Slot { kind: SlotKind::Gap, min: 0, max: *n });
                     continue;
                 }
             };
-            let mut single = Vec::new();
-            let mut multi = Vec::new();
+            let mut members = Vec::with_capacity(alts.len());
             for (a, prefix) in alts {
                 let words = alt_words(&a).ok_or_else(|| {
                     BuildError::new(
@@ -673,73 +729,26 @@ impl Compiler {
                         format!("alternative `{a}` cannot match: it holds a character that ends a phrase"),
                     )
                 })?;
-                if words.len() == 1 || max > 1 {
-                    // In a repeated slot the words of a multi-word
-                    // alternative simply join the set.
-                    let n = words.len();
-                    for (k, w) in words.into_iter().enumerate() {
-                        single.push((w, prefix && k + 1 == n));
-                    }
-                } else {
-                    multi.push((words, prefix));
-                }
+                members.push((words, prefix));
             }
-            specs.push(SlotSpec::Words { single, multi, min, max });
+            slots.push(Slot { kind: SlotKind::Set(self.set_id(&members)), min, max });
         }
-        // Expand multi-word alternatives into variants of the slot list.
-        let mut variants: Vec<Vec<Slot>> = vec![Vec::new()];
-        for spec in &specs {
-            match spec {
-                SlotSpec::Gap(n) => {
-                    variants.iter_mut().for_each(|v| v.push(Slot { kind: SlotKind::Gap, min: 0, max: *n }))
-                }
-                SlotSpec::Words { single, multi, min, max } => {
-                    let mut next = Vec::new();
-                    for v in &variants {
-                        if !single.is_empty() {
-                            let mut v2 = v.clone();
-                            v2.push(Slot { kind: SlotKind::Set(self.set_id(single)), min: *min, max: *max });
-                            next.push(v2);
-                        } else if *min == 0 {
-                            next.push(v.clone());
-                        }
-                        for (words, prefix) in multi {
-                            let mut v2 = v.clone();
-                            for (k, w) in words.iter().enumerate() {
-                                let p = *prefix && k + 1 == words.len();
-                                v2.push(Slot { kind: SlotKind::Set(self.set_id(&[(w.clone(), p)])), min: 1, max: 1 });
-                            }
-                            next.push(v2);
-                        }
-                    }
-                    variants = next;
-                    if variants.len() > 256 {
-                        return Err(BuildError::new(
-                            field,
-                            "more than 256 variants after expanding multi-word alternatives",
-                        ));
-                    }
-                }
-            }
+        if slots.len() > MAX_TOKENS {
+            return Err(BuildError::new(field, format!("more than {MAX_TOKENS} tokens after the anchor")));
         }
-        for slots in variants {
-            if slots.len() > MAX_TOKENS {
-                return Err(BuildError::new(field, format!("more than {MAX_TOKENS} words after the anchor")));
-            }
-            if matches!(slots.last(), Some(Slot { kind: SlotKind::Gap, .. })) {
-                return Err(BuildError::new(field, "a pattern must not end with a gap"));
-            }
-            let seq = self.seqs.len() as u32;
-            self.seqs.push(Seq { slots: slots.into_boxed_slice(), rule });
-            for (text, prefix) in &anchors {
-                let first = text.chars().next().unwrap_or(' ');
-                let last = text.chars().next_back().unwrap_or(' ');
-                let left = is_word_char(first) && !is_spaceless(first);
-                let right = !prefix && is_word_char(last) && !is_spaceless(last);
-                self.add_pattern(text.clone(), left, right, Target::Seq(seq));
-                if text.contains('\'') {
-                    self.add_pattern(text.replace('\'', "’"), left, right, Target::Seq(seq));
-                }
+        if matches!(slots.last(), Some(Slot { kind: SlotKind::Gap, .. })) {
+            return Err(BuildError::new(field, "a pattern must not end with a gap"));
+        }
+        let seq = self.seqs.len() as u32;
+        self.seqs.push(Seq { slots: slots.into_boxed_slice(), rule });
+        for (text, prefix) in &anchors {
+            let first = text.chars().next().unwrap_or(' ');
+            let last = text.chars().next_back().unwrap_or(' ');
+            let left = is_word_char(first) && !is_spaceless(first);
+            let right = !prefix && is_word_char(last) && !is_spaceless(last);
+            self.add_pattern(text.clone(), left, right, Target::Seq(seq));
+            if text.contains('\'') {
+                self.add_pattern(text.replace('\'', "’"), left, right, Target::Seq(seq));
             }
         }
         Ok(())
@@ -914,11 +923,12 @@ impl Rules {
                 continue;
             }
             let prefix_end = if info.right { e } else { word_end(text, e) };
+            let mut words = Words::new(text, prefix_end);
             for t in &self.targets[info.targets.start as usize..info.targets.end as usize] {
                 match *t {
                     Target::Seq(si) => {
                         let seq = &self.seqs[si as usize];
-                        if let Some(end) = self.run_seq(seq, text, prefix_end) {
+                        if let Some(end) = self.run_seq(seq, &mut words, prefix_end) {
                             match seq.rule {
                                 Some(rule) => buf.hits.push(Hit { rule, start: s as u32, end: end as u32 }),
                                 None => buf.allows.push(s..end),
@@ -946,17 +956,22 @@ impl Rules {
         }
         if !buf.allows.is_empty() {
             let allows = &buf.allows;
-            buf.hits.retain(|h| !allows.iter().any(|a| (h.start as usize) < a.end && a.start < h.end as usize));
+            // A hit is dropped when an allow match overlaps it or starts
+            // right after it ("ignore the previous" + "instructions from my
+            // doctor").
+            buf.hits.retain(|h| !allows.iter().any(|a| (h.start as usize) < a.end && a.start <= h.end as usize + 1));
         }
     }
 
-    /// Runs a continuation program from `pos` (the end of the anchor);
-    /// returns the end of the shortest match.
+    /// Runs a continuation program over the words after an anchor (which
+    /// ends at `pos`); returns the end of the shortest match.
     ///
-    /// An NFA simulation over words: state `(slot, count)` is bit
-    /// `slot * 9 + count` of a `u128` (at most 12 slots, counts up to 8);
-    /// bit `slots * 9` is the accepting state.
-    fn run_seq(&self, seq: &Seq, text: &str, pos: usize) -> Option<usize> {
+    /// An NFA simulation over word positions: `at[k]` holds the states
+    /// reached before word `k`, state `(slot, count)` being bit
+    /// `slot * 9 + count` of a `u128` (at most 12 slots, counts up to 8), and
+    /// bit `slots * 9` the accepting state. A phrase alternative of `n` words
+    /// moves its state `n` positions ahead.
+    fn run_seq(&self, seq: &Seq, words: &mut Words<'_>, pos: usize) -> Option<usize> {
         let slots = &seq.slots;
         let n = slots.len();
         let accept = 1u128 << (n * 9);
@@ -971,42 +986,59 @@ impl Rules {
             }
             s
         };
-        let mut states = closure(1);
-        if states & accept != 0 {
-            return Some(pos);
-        }
-        let mut at = pos;
-        let max_words: usize = slots.iter().map(|s| s.max as usize).sum();
-        for _ in 0..max_words {
-            let word = next_word(text, at)?;
-            let w = &text[word.clone()];
-            let mut next = 0u128;
+        let mut at = [0u128; MAX_WORDS + 1];
+        at[0] = 1;
+        for k in 0..=MAX_WORDS {
+            let states = closure(at[k]);
+            if states & accept != 0 {
+                return Some(if k == 0 { pos } else { words.end(k - 1) });
+            }
+            if states == 0 {
+                // Nothing before word k; later positions may still hold
+                // states moved ahead by phrases.
+                if at[k + 1..].iter().all(|&x| x == 0) {
+                    return None;
+                }
+                continue;
+            }
+            if k == MAX_WORDS {
+                break;
+            }
+            let w = words.get(k)?;
             for (i, slot) in slots.iter().enumerate() {
                 let row = (states >> (i * 9)) & 0x1FF;
                 if row == 0 {
                     continue;
                 }
-                let ok = match slot.kind {
-                    SlotKind::Gap => true,
-                    SlotKind::Set(set) => self.sets[set as usize].contains(w),
-                };
-                if !ok {
+                // Counts that can still grow.
+                let grow = row & ((1u128 << slot.max) - 1);
+                if grow == 0 {
                     continue;
                 }
-                for c in 0..slot.max {
-                    if row & (1 << c) != 0 {
-                        next |= 1u128 << (i * 9 + c as usize + 1);
+                let shifted = grow << (i * 9 + 1);
+                match slot.kind {
+                    SlotKind::Gap => at[k + 1] |= shifted,
+                    SlotKind::Set(set) => {
+                        let ws = &self.sets[set as usize];
+                        if ws.contains(w) {
+                            at[k + 1] |= shifted;
+                        }
+                        for (phrase, prefix) in &ws.phrases {
+                            let len = phrase.len();
+                            if k + len > MAX_WORDS {
+                                continue;
+                            }
+                            let ok = phrase.iter().enumerate().all(|(j, pw)| {
+                                let last = j + 1 == len;
+                                words.get(k + j).is_some_and(|tw| word_eq(tw, pw, *prefix && last))
+                            });
+                            if ok {
+                                at[k + len] |= shifted;
+                            }
+                        }
                     }
                 }
             }
-            if next == 0 {
-                return None;
-            }
-            states = closure(next);
-            if states & accept != 0 {
-                return Some(word.end);
-            }
-            at = word.end;
         }
         None
     }

@@ -16,9 +16,12 @@
 //!   ("similarlyNow"),
 //!
 //! and the rule fires when [`WINDOW`] consecutive tokens score at least
-//! [`MIN_SCORE`] together, with at least [`MIN_ODD`] scoring tokens. Text
-//! with a code fence (```` ``` ````) is not judged, and URL-like tokens score
-//! nothing: code and links are not jailbreak suffixes.
+//! [`MIN_SCORE`] together, with at least [`MIN_ODD`] scoring tokens of
+//! which [`MIN_STRONG`] have a glue, case-switch or close-open signal.
+//! Brackets balanced inside a token (`{name}`, `[n]`) do not count (template
+//! placeholders). Text with a code fence (```` ``` ````) or JSON (three
+//! `":`) is not judged, and URL-like tokens score nothing: code and links
+//! are not jailbreak suffixes.
 
 use std::ops::Range;
 
@@ -28,12 +31,49 @@ pub(crate) const WINDOW: usize = 12;
 pub(crate) const MIN_SCORE: u32 = 5;
 /// Scoring tokens needed in one window.
 pub(crate) const MIN_ODD: usize = 3;
+/// Tokens with a glue, case-switch or close-open signal needed in one window.
+pub(crate) const MIN_STRONG: usize = 2;
 
 fn is_bracket(c: u8) -> bool {
     matches!(c, b'\\' | b'{' | b'}' | b'[' | b']' | b'<' | b'>' | b'|' | b'^' | b'~' | b'@')
 }
 
-fn token_score(tok: &[u8]) -> u32 {
+/// Whether every bracket of the token is closed inside it ("{name}",
+/// "[n]", "${Title:Senior}"): template placeholders, not suffix junk.
+fn balanced(tok: &[u8]) -> bool {
+    let mut stack = [0u8; 8];
+    let mut depth = 0usize;
+    let mut any = false;
+    for &c in tok {
+        match c {
+            b'{' | b'[' | b'<' | b'(' => {
+                if depth == stack.len() {
+                    return false;
+                }
+                stack[depth] = c;
+                depth += 1;
+                any = true;
+            }
+            b'}' | b']' | b'>' | b')' => {
+                let open = match c {
+                    b'}' => b'{',
+                    b']' => b'[',
+                    b'>' => b'<',
+                    _ => b'(',
+                };
+                if depth == 0 || stack[depth - 1] != open {
+                    return false;
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    any && depth == 0
+}
+
+/// (score, whether a non-bracket signal fired).
+fn token_score(tok: &[u8]) -> (u32, bool) {
     let mut brackets = 0u32;
     let mut close_open = false;
     let mut glue = false;
@@ -71,7 +111,12 @@ fn token_score(tok: &[u8]) -> u32 {
             };
         }
     }
-    brackets.min(2) + if close_open { 2 } else { 0 } + u32::from(glue) + u32::from(camel)
+    if balanced(tok) && !close_open && !tok.contains(&b'\\') {
+        brackets = 0;
+        glue = false;
+    }
+    let strong = close_open || glue || camel;
+    (brackets.min(2) + if close_open { 2 } else { 0 } + u32::from(glue) + u32::from(camel), strong)
 }
 
 fn is_url_like(tok: &[u8]) -> bool {
@@ -81,11 +126,12 @@ fn is_url_like(tok: &[u8]) -> bool {
 /// The first window of odd tokens in `text`, as a byte range.
 pub(crate) fn find(text: &str) -> Option<Range<usize>> {
     let b = text.as_bytes();
-    if b.len() < 24 || text.contains("```") {
+    if b.len() < 24 || text.contains("```") || text.matches("\":").nth(2).is_some() {
+        // Code blocks and JSON are structured text, not suffix junk.
         return None;
     }
-    // Ring of the last WINDOW tokens: (start, end, score).
-    let mut ring = [(0usize, 0usize, 0u32); WINDOW];
+    // Ring of the last WINDOW tokens: (start, end, score, strong signal).
+    let mut ring = [(0usize, 0usize, 0u32, false); WINDOW];
     let mut count = 0usize;
     let mut i = 0usize;
     while i < b.len() {
@@ -100,8 +146,8 @@ pub(crate) fn find(text: &str) -> Option<Range<usize>> {
             i += 1;
         }
         let tok = &b[s..i];
-        let score = if tok.len() <= 64 && !is_url_like(tok) { token_score(tok) } else { 0 };
-        ring[count % WINDOW] = (s, i, score);
+        let (score, strong) = if tok.len() <= 64 && !is_url_like(tok) { token_score(tok) } else { (0, false) };
+        ring[count % WINDOW] = (s, i, score, strong);
         count += 1;
         if score == 0 {
             continue;
@@ -109,7 +155,8 @@ pub(crate) fn find(text: &str) -> Option<Range<usize>> {
         let window = count.saturating_sub(WINDOW)..count;
         let total: u32 = window.clone().map(|k| ring[k % WINDOW].2).sum();
         let odd = window.clone().filter(|k| ring[k % WINDOW].2 > 0).count();
-        if total >= MIN_SCORE && odd >= MIN_ODD {
+        let strong = window.clone().filter(|k| ring[k % WINDOW].3).count();
+        if total >= MIN_SCORE && odd >= MIN_ODD && strong >= MIN_STRONG {
             let start = window.map(|k| ring[k % WINDOW]).find(|t| t.2 > 0).map_or(s, |t| t.0);
             return Some(start..i);
         }

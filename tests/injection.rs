@@ -401,3 +401,20 @@ proptest! {
         }
     }
 }
+
+/// The committed model weights are exactly what the training command
+/// produces (slow: builds and runs the trainer in release mode).
+///
+/// `cargo test --test main -- --ignored retraining` or, directly,
+/// `cargo run --release --example train_injection -- --check`.
+#[test]
+#[ignore = "slow: retrains the model"]
+fn retraining_reproduces_the_committed_weights() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--release", "--quiet", "--example", "train_injection", "--", "--check"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "retraining does not reproduce src/checks/data/injection_model.bin");
+}

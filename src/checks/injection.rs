@@ -433,6 +433,14 @@ impl Injection {
         self.rules.automaton()
     }
 
+    /// The regex sources of the structure rules, for the `raw_regexset`
+    /// bench baseline.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn raw_regex_sources(&self) -> Vec<&str> {
+        self.rules.regex_sources()
+    }
+
     /// The statistical layer's probability for a detection view's text
     /// (`None` when the layer is off).
     #[must_use]

@@ -20,18 +20,6 @@ pub(crate) enum Encoding {
     Reversed,
 }
 
-impl Encoding {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Base64 => "base64",
-            Encoding::Hex => "hex",
-            Encoding::Url => "url",
-            Encoding::Rot13 => "rot13",
-            Encoding::Reversed => "reversed",
-        }
-    }
-}
-
 /// A candidate encoded segment: a byte range of the text it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Segment {
@@ -51,6 +39,19 @@ pub(crate) struct Find {
     pub(crate) max_segments: usize,
 }
 
+/// Byte classes: 0 other, 1 ASCII whitespace, 2 `%` or `\\` (escapes).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = 1;
+    t[b'\t' as usize] = 1;
+    t[b'\n' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[0x0C] = 1;
+    t[b'%' as usize] = 2;
+    t[b'\\' as usize] = 2;
+    t
+};
+
 fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
@@ -64,9 +65,39 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// Cheap prefilter: whether `b` has a whitespace-free run of `min` bytes, a
+/// `%` or `\\` escape, or a run of space-separated two-byte tokens (hex
+/// pairs). Most messages have none and skip the token scan.
+fn maybe_encoded(b: &[u8], min: usize) -> bool {
+    let mut run = 0usize;
+    let mut pairs = 0usize;
+    for &c in b {
+        match CLASS[c as usize] {
+            1 => {
+                pairs = if run == 2 { pairs + 1 } else { 0 };
+                if pairs * 2 >= min {
+                    return true;
+                }
+                run = 0;
+            }
+            2 => return true,
+            _ => {
+                run += 1;
+                if run >= min {
+                    return true;
+                }
+            }
+        }
+    }
+    run == 2 && (pairs + 1) * 2 >= min
+}
+
 /// Finds candidate base64, hex and URL-encoded segments of `text`.
 pub(crate) fn find_segments(text: &str, find: &Find, out: &mut Vec<Segment>) {
     let b = text.as_bytes();
+    if !maybe_encoded(b, find.min_base64) {
+        return;
+    }
     let mut i = 0usize;
     // Space-separated hex pairs ("69 67 6e ..."): start and count.
     let mut pairs_start = 0usize;
@@ -78,25 +109,30 @@ pub(crate) fn find_segments(text: &str, find: &Find, out: &mut Vec<Segment>) {
         }
     };
     while i < b.len() {
-        if b[i].is_ascii_whitespace() {
+        // Skip whitespace, then find the end of the token.
+        while i < b.len() && CLASS[b[i] as usize] == 1 {
             i += 1;
-            continue;
         }
-        // One whitespace-delimited token.
+        if i >= b.len() {
+            break;
+        }
         let start = i;
-        let mut pct = 0usize;
-        let mut esc = 0usize;
-        while i < b.len() && !b[i].is_ascii_whitespace() {
-            if b[i] == b'%' && i + 2 < b.len() && hex_val(b[i + 1]).is_some() && hex_val(b[i + 2]).is_some() {
-                pct += 1;
-            }
-            if b[i] == b'\\' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
-                esc += 1;
-            }
-            i += 1;
-        }
-        let end = i;
+        let end = b[start..].iter().position(|&c| CLASS[c as usize] == 1).map_or(b.len(), |p| start + p);
+        i = end;
         let tok = &b[start..end];
+        // Count "%XX" and "\x" escapes only in tokens long enough to matter.
+        let (mut pct, mut esc) = (0usize, 0usize);
+        if tok.len() >= 6 && tok.iter().any(|&c| CLASS[c as usize] == 2) {
+            for k in 0..tok.len() {
+                if tok[k] == b'%' && k + 2 < tok.len() && hex_val(tok[k + 1]).is_some() && hex_val(tok[k + 2]).is_some()
+                {
+                    pct += 1;
+                }
+                if tok[k] == b'\\' && matches!(tok.get(k + 1), Some(b'x' | b'X')) {
+                    esc += 1;
+                }
+            }
+        }
         if out.len() >= find.max_segments {
             return;
         }
@@ -239,14 +275,13 @@ pub(crate) fn decode(encoding: Encoding, src: &[u8], out: &mut Vec<u8>, limit: u
             let mut k = 0usize;
             while k < src.len() && out.len() < limit {
                 let c = src[k];
-                if c == b'%' {
-                    if let (Some(h), Some(l)) =
+                if c == b'%'
+                    && let (Some(h), Some(l)) =
                         (src.get(k + 1).copied().and_then(hex_val), src.get(k + 2).copied().and_then(hex_val))
-                    {
-                        out.push((h << 4) | l);
-                        k += 3;
-                        continue;
-                    }
+                {
+                    out.push((h << 4) | l);
+                    k += 3;
+                    continue;
                 }
                 out.push(if c == b'+' { b' ' } else { c });
                 k += 1;

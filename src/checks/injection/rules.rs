@@ -44,8 +44,9 @@
 //! | `~N` | 0 to N arbitrary words (N ≤ 8) |
 //!
 //! The leading literal words (or the alternatives of a leading set) are the
-//! *anchor*, a pattern of the one automaton; the rest is checked word by word
-//! after an anchor match. Words are separated by spaces and light punctuation
+//! *anchor*, a pattern of the one automaton (at least 3 bytes, so that it
+//! does not fire inside most words); the rest is checked word by word after
+//! an anchor match. Words are separated by spaces and light punctuation
 //! (quotes, commas, colons, dashes, brackets, `*`, `_`); `.`, `!`, `?` and
 //! `;` end a phrase. A pattern matches at word boundaries except on the side of a
 //! prefix word (`instruc*`) and on sides written in scripts without spaces
@@ -80,6 +81,8 @@ use crate::normalize::View;
 
 /// Most alternatives a pattern's anchor may expand to.
 pub(crate) const MAX_ANCHORS_PER_PATTERN: usize = 512;
+/// Shortest anchor accepted, in bytes.
+pub(crate) const MIN_ANCHOR_BYTES: usize = 3;
 /// Most tokens after the anchor of one pattern.
 pub(crate) const MAX_TOKENS: usize = 12;
 /// Largest `~N` gap.
@@ -196,18 +199,33 @@ struct Slot {
 #[derive(Debug, Clone)]
 struct Seq {
     slots: Box<[Slot]>,
+    /// Per slot, the counts (bits of its 9-bit row) that satisfy it.
+    done: Box<[u16]>,
+    /// The set the first word must belong to (when the first slot is a
+    /// required, phrase-free set): a cheap reject before the NFA.
+    first: Option<u32>,
     /// Rule index, or `None` for an allow pattern.
     rule: Option<u32>,
+    /// For an allow pattern: run it on every match (operator allow phrases,
+    /// which also exempt text from the model) rather than only when some
+    /// rule fired (built-in benign contexts).
+    eager: bool,
 }
 
-/// A word set: exact words (sorted), prefixes, and multi-word phrases.
+/// A word set: exact words (sorted vocabulary ids), prefixes, and
+/// multi-word phrases.
 #[derive(Debug, Clone, Default)]
 struct WordSet {
-    exact: Vec<Box<str>>,
+    exact: Vec<u32>,
     prefixes: Vec<Box<str>>,
-    /// Phrases of two or more words; the flag makes the last word a prefix.
-    phrases: Vec<(Box<[Box<str>]>, bool)>,
+    /// Phrases of two or more words (vocabulary ids); the string, when
+    /// present, is an extra last word matched as a prefix.
+    phrases: Vec<Phrase>,
 }
+
+/// A multi-word set member: vocabulary ids, and an optional extra last word
+/// matched as a prefix.
+type Phrase = (Box<[u32]>, Option<Box<str>>);
 
 /// Whether `word` equals `pattern` (or starts with it, for a prefix), with
 /// apostrophe look-alikes folded.
@@ -220,12 +238,81 @@ fn word_eq(word: &str, pattern: &str, prefix: bool) -> bool {
 }
 
 impl WordSet {
-    /// Whether `word` (from the text) is a single-word member; apostrophe
-    /// look-alikes compare equal to `'`.
-    fn contains(&self, word: &str) -> bool {
-        let folded = word.chars().map(fold_apos);
-        self.exact.binary_search_by(|w| w.chars().cmp(folded.clone())).is_ok()
-            || self.prefixes.iter().any(|p| word_eq(word, p, true))
+    /// Whether a text word (its vocabulary id and text) is a single-word
+    /// member.
+    fn contains(&self, id: u32, word: &str) -> bool {
+        (id != NO_WORD && self.exact.binary_search(&id).is_ok()) || self.prefixes.iter().any(|p| word_eq(word, p, true))
+    }
+}
+
+/// Vocabulary id of a word that is in no set.
+const NO_WORD: u32 = u32::MAX;
+
+/// Every exact word of every set, in an open-addressing hash table, so that
+/// a text word is looked up once and set membership is an integer search.
+#[derive(Debug, Default)]
+struct Vocab {
+    /// (hash, id) slots; id `NO_WORD` marks an empty slot.
+    table: Vec<(u32, u32)>,
+    words: Vec<Box<str>>,
+}
+
+/// FNV-1a over the word with apostrophe look-alikes folded to `'`.
+fn word_hash(word: &str) -> u32 {
+    let mut h: u32 = 0x811C_9DC5;
+    if word.is_ascii() {
+        for &b in word.as_bytes() {
+            let b = if b == b'`' { b'\'' } else { b };
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    } else {
+        let mut buf = [0u8; 4];
+        for c in word.chars().map(fold_apos) {
+            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+        }
+    }
+    h
+}
+
+impl Vocab {
+    fn build(words: Vec<String>) -> Vocab {
+        let size = (words.len() * 2).next_power_of_two().max(16);
+        let mut table = vec![(0u32, NO_WORD); size];
+        for (id, w) in words.iter().enumerate() {
+            let h = word_hash(w);
+            let mut i = h as usize & (size - 1);
+            while table[i].1 != NO_WORD {
+                i = (i + 1) & (size - 1);
+            }
+            table[i] = (h, id as u32);
+        }
+        Vocab { table, words: words.into_iter().map(String::into_boxed_str).collect() }
+    }
+
+    /// The id of a text word, or `NO_WORD`.
+    fn lookup(&self, word: &str) -> u32 {
+        if self.table.is_empty() {
+            return NO_WORD;
+        }
+        let h = word_hash(word);
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let (th, id) = self.table[i];
+            if id == NO_WORD {
+                return NO_WORD;
+            }
+            if th == h && word_eq(word, &self.words[id as usize], false) {
+                return id;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.table.len() * 8 + self.words.iter().map(|w| w.len() + 16).sum::<usize>()
     }
 }
 
@@ -233,7 +320,8 @@ impl WordSet {
 /// continuation program of that anchor.
 struct Words<'t> {
     text: &'t str,
-    ranges: [(u32, u32); MAX_WORDS],
+    vocab: &'t Vocab,
+    ranges: [(u32, u32, u32); MAX_WORDS],
     len: usize,
     /// Where the next word search starts; `None` once the phrase ended.
     next: Option<usize>,
@@ -243,12 +331,12 @@ struct Words<'t> {
 const MAX_WORDS: usize = 32;
 
 impl<'t> Words<'t> {
-    fn new(text: &'t str, pos: usize) -> Words<'t> {
-        Words { text, ranges: [(0, 0); MAX_WORDS], len: 0, next: Some(pos) }
+    fn new(text: &'t str, vocab: &'t Vocab, pos: usize) -> Words<'t> {
+        Words { text, vocab, ranges: [(0, 0, NO_WORD); MAX_WORDS], len: 0, next: Some(pos) }
     }
 
-    /// Word `k` after the anchor, tokenizing lazily.
-    fn get(&mut self, k: usize) -> Option<&'t str> {
+    /// Word `k` after the anchor and its vocabulary id, tokenizing lazily.
+    fn get(&mut self, k: usize) -> Option<(u32, &'t str)> {
         while self.len <= k {
             if self.len == MAX_WORDS {
                 return None;
@@ -256,7 +344,8 @@ impl<'t> Words<'t> {
             let r = next_word(self.text, self.next?);
             match r {
                 Some(r) => {
-                    self.ranges[self.len] = (r.start as u32, r.end as u32);
+                    let id = self.vocab.lookup(&self.text[r.clone()]);
+                    self.ranges[self.len] = (r.start as u32, r.end as u32, id);
                     self.len += 1;
                     self.next = Some(r.end);
                 }
@@ -266,8 +355,8 @@ impl<'t> Words<'t> {
                 }
             }
         }
-        let (a, b) = self.ranges[k];
-        Some(&self.text[a as usize..b as usize])
+        let (a, b, id) = self.ranges[k];
+        Some((id, &self.text[a as usize..b as usize]))
     }
 
     fn end(&self, k: usize) -> usize {
@@ -287,11 +376,11 @@ pub(crate) enum Target {
 }
 
 #[derive(Debug, Clone)]
-struct PatternInfo {
+pub(crate) struct PatternInfo {
     /// Check the left / right word boundary.
     left: bool,
     right: bool,
-    targets: Range<u32>,
+    pub(crate) targets: Range<u32>,
 }
 
 #[derive(Debug)]
@@ -324,6 +413,10 @@ pub(crate) struct ScanBuf {
     pub(crate) cues: Vec<CueHit>,
     pub(crate) allows: Vec<Range<usize>>,
     pending: Vec<u32>,
+    at: Vec<u128>,
+    /// Built-in allow patterns matched by the automaton: (seq, start, end of
+    /// anchor), run only when some rule fired.
+    deferred: Vec<(u32, u32, u32)>,
 }
 
 impl ScanBuf {
@@ -332,6 +425,7 @@ impl ScanBuf {
         self.cues.clear();
         self.allows.clear();
         self.pending.clear();
+        self.deferred.clear();
     }
 }
 
@@ -339,10 +433,11 @@ impl ScanBuf {
 #[derive(Debug)]
 pub(crate) struct Rules {
     ac: AhoCorasick,
-    patterns: Vec<PatternInfo>,
+    pub(crate) patterns: Vec<PatternInfo>,
     targets: Vec<Target>,
     seqs: Vec<Seq>,
     sets: Vec<WordSet>,
+    vocab: Vocab,
     regexes: Vec<RegexRule>,
     pub(crate) rules: Vec<RuleInfo>,
     pub(crate) detectors: Vec<(Detector, u32)>,
@@ -420,10 +515,40 @@ fn is_light_sep(c: char) -> bool {
 
 /// The next word at or after `pos` (skipping light separators): its range.
 fn next_word(text: &str, pos: usize) -> Option<Range<usize>> {
+    let b = text.as_bytes();
+    // ASCII fast path: separators and the word itself are ASCII.
+    let mut i = pos;
+    let mut skipped = 0usize;
+    while i < b.len() && b[i] < 0x80 && !b[i].is_ascii_alphanumeric() {
+        let c = b[i] as char;
+        if !is_light_sep(c) || skipped >= 8 {
+            return None;
+        }
+        skipped += 1;
+        i += 1;
+    }
+    if i < b.len() && b[i] < 0x80 {
+        let start = i;
+        while i < b.len() {
+            let c = b[i];
+            // Letters and digits, and an apostrophe inside a word ("don't").
+            if c.is_ascii_alphanumeric() || (c == b'\'' && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if i >= b.len() || b[i] < 0x80 {
+            return Some(start..i);
+        }
+    }
+    next_word_unicode(text, pos)
+}
+
+fn next_word_unicode(text: &str, pos: usize) -> Option<Range<usize>> {
     let rest = text.get(pos..)?;
     let mut start = None;
-    let mut skipped = 0usize;
-    for (i, c) in rest.char_indices() {
+    for (skipped, (i, c)) in rest.char_indices().enumerate() {
         if is_word_char(c) {
             start = Some(pos + i);
             break;
@@ -431,7 +556,6 @@ fn next_word(text: &str, pos: usize) -> Option<Range<usize>> {
         if !is_light_sep(c) || skipped >= 8 {
             return None;
         }
-        skipped += 1;
     }
     let start = start?;
     let mut end = start;
@@ -627,6 +751,8 @@ struct Compiler {
     seqs: Vec<Seq>,
     sets: Vec<WordSet>,
     set_ids: HashMap<Vec<(Vec<String>, bool)>, u32>,
+    vocab: HashMap<String, u32>,
+    vocab_words: Vec<String>,
 }
 
 impl Compiler {
@@ -646,6 +772,16 @@ impl Compiler {
         self.pattern_targets[id as usize].push(target);
     }
 
+    fn word_id(&mut self, w: &str) -> u32 {
+        if let Some(&id) = self.vocab.get(w) {
+            return id;
+        }
+        let id = self.vocab_words.len() as u32;
+        self.vocab_words.push(w.to_string());
+        self.vocab.insert(w.to_string(), id);
+        id
+    }
+
     fn set_id(&mut self, members: &[(Vec<String>, bool)]) -> u32 {
         let mut key = members.to_vec();
         key.sort();
@@ -657,11 +793,25 @@ impl Compiler {
         for (words, prefix) in &key {
             match words.as_slice() {
                 [w] if *prefix => ws.prefixes.push(w.clone().into_boxed_str()),
-                [w] => ws.exact.push(w.clone().into_boxed_str()),
-                _ => ws.phrases.push((words.iter().map(|w| w.clone().into_boxed_str()).collect(), *prefix)),
+                [w] => {
+                    let id = self.word_id(w);
+                    ws.exact.push(id);
+                }
+                _ => {
+                    let n = words.len();
+                    let (ids, last): (Vec<u32>, Option<Box<str>>) = if *prefix {
+                        (
+                            words[..n - 1].iter().map(|w| self.word_id(w)).collect(),
+                            Some(words[n - 1].clone().into_boxed_str()),
+                        )
+                    } else {
+                        (words.iter().map(|w| self.word_id(w)).collect(), None)
+                    };
+                    ws.phrases.push((ids.into_boxed_slice(), last));
+                }
             }
         }
-        ws.exact.sort();
+        ws.exact.sort_unstable();
         ws.exact.dedup();
         let id = self.sets.len() as u32;
         self.sets.push(ws);
@@ -675,6 +825,7 @@ impl Compiler {
         pattern: &str,
         sets: &BTreeMap<String, Vec<String>>,
         rule: Option<u32>,
+        eager: bool,
         field: &str,
     ) -> Result<(), BuildError> {
         let toks = parse_pattern(pattern, sets, &mut self.view, field)?;
@@ -708,6 +859,14 @@ impl Compiler {
                 return Err(BuildError::new(field, "a pattern must start with a word or a set without quantifier"));
             }
         }
+        if let Some((a, _)) = anchors.iter().find(|(a, _)| a.len() < MIN_ANCHOR_BYTES) {
+            return Err(BuildError::new(
+                field,
+                format!(
+                    "the anchor `{a}` is shorter than {MIN_ANCHOR_BYTES} bytes (it would match inside most words); start the pattern with a longer word"
+                ),
+            ));
+        }
         if anchors.len() > MAX_ANCHORS_PER_PATTERN {
             return Err(BuildError::new(field, format!("more than {MAX_ANCHORS_PER_PATTERN} anchor alternatives")));
         }
@@ -740,7 +899,16 @@ impl Compiler {
             return Err(BuildError::new(field, "a pattern must not end with a gap"));
         }
         let seq = self.seqs.len() as u32;
-        self.seqs.push(Seq { slots: slots.into_boxed_slice(), rule });
+        let done = slots.iter().map(|sl| (((1u32 << (sl.max + 1)) - 1) & !((1u32 << sl.min) - 1)) as u16).collect();
+        let first = match slots.first() {
+            Some(Slot { kind: SlotKind::Set(set), min, .. })
+                if *min >= 1 && self.sets[*set as usize].phrases.is_empty() =>
+            {
+                Some(*set)
+            }
+            _ => None,
+        };
+        self.seqs.push(Seq { slots: slots.into_boxed_slice(), done, first, rule, eager });
         for (text, prefix) in &anchors {
             let first = text.chars().next().unwrap_or(' ');
             let last = text.chars().next_back().unwrap_or(' ');
@@ -767,6 +935,8 @@ impl Rules {
             seqs: Vec::new(),
             sets: Vec::new(),
             set_ids: HashMap::new(),
+            vocab: HashMap::new(),
+            vocab_words: Vec::new(),
         };
         let mut rules: Vec<RuleInfo> = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
@@ -811,7 +981,7 @@ impl Rules {
                 let idx = rules.len() as u32;
                 rules.push(RuleInfo { id: r.id.as_str().into(), family: r.family.as_str().into(), weight: r.weight });
                 for (j, p) in r.patterns.iter().enumerate() {
-                    c.add_phrase(p, &sets, Some(idx), &format!("{field}.patterns[{j}]"))?;
+                    c.add_phrase(p, &sets, Some(idx), false, &format!("{field}.patterns[{j}]"))?;
                 }
                 if let Some(d) = &r.detector {
                     let d = Detector::parse(d).ok_or_else(|| {
@@ -838,7 +1008,7 @@ impl Rules {
             }
             for (i, a) in src.file.allow.iter().enumerate() {
                 for (j, p) in a.patterns.iter().enumerate() {
-                    c.add_phrase(p, &sets, None, &format!("{}.allow[{i}].patterns[{j}]", src.field))?;
+                    c.add_phrase(p, &sets, None, false, &format!("{}.allow[{i}].patterns[{j}]", src.field))?;
                 }
             }
         }
@@ -857,7 +1027,7 @@ impl Rules {
             if literal.is_empty() {
                 return Err(BuildError::new(field.as_str(), "empty allow phrase"));
             }
-            c.add_phrase(&literal, &empty, None, field)?;
+            c.add_phrase(&literal, &empty, None, true, field)?;
         }
         for (i, cue) in input.cues.iter().enumerate() {
             c.add_pattern(cue.clone(), true, true, Target::Cue(i as u32));
@@ -871,6 +1041,8 @@ impl Rules {
             let (left, right) = c.pattern_bounds[i];
             patterns.push(PatternInfo { left, right, targets: start..targets.len() as u32 });
         }
+        // A DFA: fewest instructions per byte for this lexicon (measured
+        // against the contiguous NFA), at the cost of memory.
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
@@ -881,15 +1053,17 @@ impl Rules {
                 AhoCorasick::builder().match_kind(MatchKind::Standard).build(&c.pattern_strs)
             })
             .map_err(|e| BuildError::new("injection", format!("cannot build the automaton: {e}")))?;
+        let vocab = Vocab::build(std::mem::take(&mut c.vocab_words));
         let heap = ac.memory_usage()
             + c.pattern_strs.iter().map(String::len).sum::<usize>()
             + c.sets
                 .iter()
-                .map(|s| s.exact.iter().chain(&s.prefixes).map(|w| w.len() + 16).sum::<usize>())
+                .map(|s| s.exact.len() * 4 + s.prefixes.iter().map(|w| w.len() + 16).sum::<usize>())
                 .sum::<usize>()
+            + vocab.heap_bytes()
             + targets.len() * 8
-            + c.seqs.len() * 32;
-        Ok(Rules { ac, patterns, targets, seqs: c.seqs, sets: c.sets, regexes, rules, detectors, heap })
+            + c.seqs.len() * 48;
+        Ok(Rules { ac, patterns, targets, seqs: c.seqs, sets: c.sets, vocab, regexes, rules, detectors, heap })
     }
 
     /// Approximate heap bytes.
@@ -900,6 +1074,11 @@ impl Rules {
     /// Number of automaton patterns (for docs and benches).
     pub(crate) fn pattern_count(&self) -> usize {
         self.patterns.len()
+    }
+
+    /// The regex sources (bench baseline).
+    pub(crate) fn regex_sources(&self) -> Vec<&str> {
+        self.regexes.iter().map(|r| r.regex.as_str()).collect()
     }
 
     /// The bare automaton (bench baseline).
@@ -923,12 +1102,19 @@ impl Rules {
                 continue;
             }
             let prefix_end = if info.right { e } else { word_end(text, e) };
-            let mut words = Words::new(text, prefix_end);
+            let mut words = Words::new(text, &self.vocab, prefix_end);
+            if buf.at.len() < MAX_WORDS + 1 {
+                buf.at.resize(MAX_WORDS + 1, 0);
+            }
             for t in &self.targets[info.targets.start as usize..info.targets.end as usize] {
                 match *t {
                     Target::Seq(si) => {
                         let seq = &self.seqs[si as usize];
-                        if let Some(end) = self.run_seq(seq, &mut words, prefix_end) {
+                        if seq.rule.is_none() && !seq.eager {
+                            buf.deferred.push((si, s as u32, prefix_end as u32));
+                            continue;
+                        }
+                        if let Some(end) = self.run_seq(seq, &mut words, prefix_end, &mut buf.at) {
                             match seq.rule {
                                 Some(rule) => buf.hits.push(Hit { rule, start: s as u32, end: end as u32 }),
                                 None => buf.allows.push(s..end),
@@ -954,6 +1140,15 @@ impl Rules {
                 break;
             }
         }
+        if !buf.hits.is_empty() {
+            for &(si, s, e) in &buf.deferred {
+                let seq = &self.seqs[si as usize];
+                let mut words = Words::new(text, &self.vocab, e as usize);
+                if let Some(end) = self.run_seq(seq, &mut words, e as usize, &mut buf.at) {
+                    buf.allows.push(s as usize..end);
+                }
+            }
+        }
         if !buf.allows.is_empty() {
             let allows = &buf.allows;
             // A hit is dropped when an allow match overlaps it or starts
@@ -971,76 +1166,82 @@ impl Rules {
     /// `slot * 9 + count` of a `u128` (at most 12 slots, counts up to 8), and
     /// bit `slots * 9` the accepting state. A phrase alternative of `n` words
     /// moves its state `n` positions ahead.
-    fn run_seq(&self, seq: &Seq, words: &mut Words<'_>, pos: usize) -> Option<usize> {
+    fn run_seq(&self, seq: &Seq, words: &mut Words<'_>, pos: usize, at: &mut [u128]) -> Option<usize> {
         let slots = &seq.slots;
         let n = slots.len();
+        if n == 0 {
+            return Some(pos);
+        }
+        if let Some(set) = seq.first {
+            let (id, w) = words.get(0)?;
+            if !self.sets[set as usize].contains(id, w) {
+                return None;
+            }
+        }
         let accept = 1u128 << (n * 9);
+        let done = &seq.done;
         let closure = |mut s: u128| {
-            for (i, slot) in slots.iter().enumerate() {
-                for c in slot.min..=slot.max {
-                    if s & (1u128 << (i * 9 + c as usize)) != 0 {
-                        s |= 1u128 << ((i + 1) * 9);
-                        break;
-                    }
+            for (i, &d) in done.iter().enumerate() {
+                if (s >> (i * 9)) as u16 & d != 0 {
+                    s |= 1u128 << ((i + 1) * 9);
                 }
             }
             s
         };
-        let mut at = [0u128; MAX_WORDS + 1];
+        let at = &mut at[..=MAX_WORDS];
+        at.fill(0);
         at[0] = 1;
-        for k in 0..=MAX_WORDS {
+        let mut last = 0usize;
+        let mut k = 0usize;
+        loop {
             let states = closure(at[k]);
             if states & accept != 0 {
                 return Some(if k == 0 { pos } else { words.end(k - 1) });
             }
-            if states == 0 {
-                // Nothing before word k; later positions may still hold
-                // states moved ahead by phrases.
-                if at[k + 1..].iter().all(|&x| x == 0) {
-                    return None;
-                }
-                continue;
+            if k == MAX_WORDS || (states == 0 && k >= last) {
+                return None;
             }
-            if k == MAX_WORDS {
-                break;
-            }
-            let w = words.get(k)?;
-            for (i, slot) in slots.iter().enumerate() {
-                let row = (states >> (i * 9)) & 0x1FF;
-                if row == 0 {
-                    continue;
-                }
-                // Counts that can still grow.
-                let grow = row & ((1u128 << slot.max) - 1);
-                if grow == 0 {
-                    continue;
-                }
-                let shifted = grow << (i * 9 + 1);
-                match slot.kind {
-                    SlotKind::Gap => at[k + 1] |= shifted,
-                    SlotKind::Set(set) => {
-                        let ws = &self.sets[set as usize];
-                        if ws.contains(w) {
-                            at[k + 1] |= shifted;
-                        }
-                        for (phrase, prefix) in &ws.phrases {
-                            let len = phrase.len();
-                            if k + len > MAX_WORDS {
-                                continue;
+            if states != 0 {
+                let (id, w) = words.get(k)?;
+                for (i, slot) in slots.iter().enumerate() {
+                    let row = (states >> (i * 9)) & 0x1FF;
+                    // Counts that can still grow.
+                    let grow = row & ((1u128 << slot.max) - 1);
+                    if grow == 0 {
+                        continue;
+                    }
+                    let shifted = grow << (i * 9 + 1);
+                    match slot.kind {
+                        SlotKind::Gap => at[k + 1] |= shifted,
+                        SlotKind::Set(set) => {
+                            let ws = &self.sets[set as usize];
+                            if ws.contains(id, w) {
+                                at[k + 1] |= shifted;
                             }
-                            let ok = phrase.iter().enumerate().all(|(j, pw)| {
-                                let last = j + 1 == len;
-                                words.get(k + j).is_some_and(|tw| word_eq(tw, pw, *prefix && last))
-                            });
-                            if ok {
-                                at[k + len] |= shifted;
+                            for (phrase, tail) in &ws.phrases {
+                                let len = phrase.len() + usize::from(tail.is_some());
+                                if k + len > MAX_WORDS {
+                                    continue;
+                                }
+                                let ok = phrase
+                                    .iter()
+                                    .enumerate()
+                                    .all(|(j, &pid)| words.get(k + j).is_some_and(|(tid, _)| tid == pid))
+                                    && tail.as_ref().is_none_or(|p| {
+                                        words.get(k + phrase.len()).is_some_and(|(_, tw)| word_eq(tw, p, true))
+                                    });
+                                if ok {
+                                    at[k + len] |= shifted;
+                                    last = last.max(k + len);
+                                }
                             }
                         }
                     }
                 }
+                last = last.max(k + 1);
             }
+            k += 1;
         }
-        None
     }
 }
 
@@ -1058,7 +1259,7 @@ fn word_end(text: &str, pos: usize) -> usize {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_string()
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
 }
 
 fn validate_rule(r: &RuleConfig, field: &str) -> Result<(), BuildError> {

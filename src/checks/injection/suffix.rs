@@ -19,7 +19,8 @@
 //! [`MIN_SCORE`] together, with at least [`MIN_ODD`] scoring tokens of
 //! which [`MIN_STRONG`] have a glue, case-switch or close-open signal.
 //! Brackets balanced inside a token (`{name}`, `[n]`) do not count (template
-//! placeholders). Text with a code fence (```` ``` ````) or JSON (three
+//! placeholders). Text with fewer than three glue or bracket symbols
+//! (`\ { } [ ] < > | ^ ~ @ * = " + # $ & _` and backtick) is not scanned at all. Text with a code fence (```` ``` ````) or JSON (three
 //! `":`) is not judged, and URL-like tokens score nothing: code and links
 //! are not jailbreak suffixes.
 
@@ -33,6 +34,44 @@ pub(crate) const MIN_SCORE: u32 = 5;
 pub(crate) const MIN_ODD: usize = 3;
 /// Tokens with a glue, case-switch or close-open signal needed in one window.
 pub(crate) const MIN_STRONG: usize = 2;
+
+/// Fewest glue and bracket symbols a text needs before tokens are scored.
+const MIN_SYMBOLS: usize = 3;
+
+/// Bytes that make glue or bracket signals (not `(`, `)`, `'`, `-`, `.`,
+/// `,`, `/`, `:`, `;`, `!`, `?`, `%`, which plain text uses all the time).
+static SYMBOL: [bool; 256] = {
+    let mut t = [false; 256];
+    let s = b"\\{}[]<>|^~@*=\"+#$&_`";
+    let mut i = 0;
+    while i < s.len() {
+        t[s[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Byte classes: 0 plain, 1 whitespace, 2 can make a token score
+/// (upper-case letters and symbols).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_whitespace() {
+            1
+        } else if b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || matches!(b, b'.' | b',' | b'\'' | b'-' | b'?' | b'!' | b':' | b';')
+        {
+            0
+        } else {
+            2
+        };
+        c += 1;
+    }
+    t
+};
 
 fn is_bracket(c: u8) -> bool {
     matches!(c, b'\\' | b'{' | b'}' | b'[' | b']' | b'<' | b'>' | b'|' | b'^' | b'~' | b'@')
@@ -126,8 +165,11 @@ fn is_url_like(tok: &[u8]) -> bool {
 /// The first window of odd tokens in `text`, as a byte range.
 pub(crate) fn find(text: &str) -> Option<Range<usize>> {
     let b = text.as_bytes();
-    if b.len() < 24 || text.contains("```") || text.matches("\":").nth(2).is_some() {
-        // Code blocks and JSON are structured text, not suffix junk.
+    if b.len() < 24 {
+        return None;
+    }
+    // Prefilter: a suffix needs symbols; most text has almost none.
+    if b.iter().filter(|&&c| SYMBOL[c as usize]).count() < MIN_SYMBOLS {
         return None;
     }
     // Ring of the last WINDOW tokens: (start, end, score, strong signal).
@@ -135,18 +177,28 @@ pub(crate) fn find(text: &str) -> Option<Range<usize>> {
     let mut count = 0usize;
     let mut i = 0usize;
     while i < b.len() {
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[b[i] as usize] == 1 {
             i += 1;
         }
         if i >= b.len() {
             break;
         }
         let s = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() {
+        // Cheap scan of the token: only tokens with a symbol or an upper-case
+        // letter can score.
+        let mut class = 0u8;
+        while i < b.len() {
+            let c = CLASS[b[i] as usize];
+            if c == 1 {
+                break;
+            }
+            class |= c;
             i += 1;
         }
+        let interesting = class & 2 != 0;
         let tok = &b[s..i];
-        let (score, strong) = if tok.len() <= 64 && !is_url_like(tok) { token_score(tok) } else { (0, false) };
+        let (score, strong) = if interesting && tok.len() <= 64 { token_score(tok) } else { (0, false) };
+        let (score, strong) = if score > 0 && is_url_like(tok) { (0, false) } else { (score, strong) };
         ring[count % WINDOW] = (s, i, score, strong);
         count += 1;
         if score == 0 {
@@ -157,6 +209,10 @@ pub(crate) fn find(text: &str) -> Option<Range<usize>> {
         let odd = window.clone().filter(|k| ring[k % WINDOW].2 > 0).count();
         let strong = window.clone().filter(|k| ring[k % WINDOW].3).count();
         if total >= MIN_SCORE && odd >= MIN_ODD && strong >= MIN_STRONG {
+            // Code blocks and JSON are structured text, not suffix junk.
+            if text.contains("```") || text.matches("\":").nth(2).is_some() {
+                return None;
+            }
             let start = window.map(|k| ring[k % WINDOW]).find(|t| t.2 > 0).map_or(s, |t| t.0);
             return Some(start..i);
         }

@@ -25,15 +25,17 @@
 //!    n-grams of the view ([`model`]), trained by
 //!    `cargo run --release --example train_injection` with a fixed seed; the
 //!    weights are `src/checks/data/injection_model.bin`.
-//! 4. **Combination.** Each distinct rule that fired contributes its weight,
-//!    the model its probability `p`, combined as a noisy-OR:
+//! 4. **Combination.** Rule matches whose spans overlap are one piece of
+//!    evidence, weighted by the strongest rule among them (several rules
+//!    matching the same phrase do not add up); separate pieces, each rule
+//!    counted once, combine with the model's probability `p` as a noisy-OR:
 //!
 //!    ```text
-//!    score = 1 - (1 - p) * Π (1 - weight_i)
+//!    score = 1 - (1 - p) * Π over pieces (1 - max weight in the piece)
 //!    ```
 //!
 //!    The message is flagged when `score >= threshold`. A rule of weight
-//!    0.9 blocks alone; two weak cues of 0.3 together (0.51) block under
+//!    0.9 blocks alone; two separate weak cues of 0.3 (0.51) block under
 //!    `balanced`; a weak cue alone does not.
 //!
 //! # Presets
@@ -281,6 +283,10 @@ const CUE_WORDS: &[&str] = &[
     "guidelines",
 ];
 
+/// Most matches weighed per message (the rest are ignored; the score is
+/// already saturated long before).
+const MAX_EVIDENCE: usize = 256;
+
 /// Bytes decoded on each side of a ROT13 / reversed cue.
 const STRETCH: usize = 512;
 
@@ -311,6 +317,8 @@ struct Fired {
 struct InjScratch {
     buf: ScanBuf,
     fired: Vec<Fired>,
+    /// Every match as (start, end, weight, rule), for the combination.
+    evidence: Vec<(usize, usize, f32, u32)>,
     allows: Vec<Range<usize>>,
     segments: Vec<Segment>,
     nested: Vec<Segment>,
@@ -448,9 +456,13 @@ impl Injection {
         self.model.as_ref().map(|m| m.probability(view_text, &[]))
     }
 
-    fn record(fired: &mut Vec<Fired>, rule: u32, span: Span, qualifiers: Qualifiers) {
-        if !fired.iter().any(|f| f.rule == rule && f.qualifiers == qualifiers) {
-            fired.push(Fired { rule, span, qualifiers });
+    fn record(&self, s: &mut InjScratch, rule: u32, span: Span, qualifiers: Qualifiers) {
+        if s.evidence.len() < MAX_EVIDENCE {
+            let w = self.rules.rules[rule as usize].weight;
+            s.evidence.push((span.start, span.end.max(span.start + 1), w, rule));
+        }
+        if !s.fired.iter().any(|f| f.rule == rule && f.qualifiers == qualifiers) {
+            s.fired.push(Fired { rule, span, qualifiers });
         }
     }
 
@@ -466,8 +478,9 @@ impl Injection {
         let line_start = |pos: usize| line_start_in(dtext, dview.span(pos..pos + 1).start);
         self.rules.scan(dview.as_str(), &mut s.buf, &line_start);
         let q = Qualifiers::from(Qualifier::Decoded);
-        for h in &s.buf.hits {
-            Self::record(&mut s.fired, h.rule, span, q);
+        for i in 0..s.buf.hits.len() {
+            let h = s.buf.hits[i];
+            self.record(s, h.rule, span, q);
         }
         if depth + 1 >= self.decode.max_depth {
             return;
@@ -542,21 +555,23 @@ impl Check for Injection {
         let text = view.as_str();
         let s: &mut InjScratch = cx.scratch();
         s.fired.clear();
+        s.evidence.clear();
         s.allows.clear();
 
         // Layer 1: rules over the view.
         let line_start = |pos: usize| line_start_in(original, view.span(pos..pos + 1).start);
         self.rules.scan(text, &mut s.buf, &line_start);
-        for h in &s.buf.hits {
+        for i in 0..s.buf.hits.len() {
+            let h = s.buf.hits[i];
             let span = view.span(h.start as usize..h.end as usize);
-            Self::record(&mut s.fired, h.rule, span, Qualifiers::NONE);
+            self.record(s, h.rule, span, Qualifiers::NONE);
         }
         s.allows.extend(s.buf.allows.iter().cloned());
         for (det, rule) in &self.rules.detectors {
             match det {
                 Detector::AdversarialSuffix => {
                     if let Some(r) = suffix::find(original) {
-                        Self::record(&mut s.fired, *rule, Span::new(r.start, r.end), Qualifiers::NONE);
+                        self.record(s, *rule, Span::new(r.start, r.end), Qualifiers::NONE);
                     }
                 }
             }
@@ -596,9 +611,10 @@ impl Check for Injection {
                     _ => (stretch.start + a, stretch.start + b),
                 };
                 self.rules.scan(dtext, &mut s.buf, &|_| false);
-                for h in &s.buf.hits {
+                for i in 0..s.buf.hits.len() {
+                    let h = s.buf.hits[i];
                     let (a, b) = map(h.start as usize, h.end as usize);
-                    Self::record(&mut s.fired, h.rule, view.span(a..b), q);
+                    self.record(s, h.rule, view.span(a..b), q);
                 }
             }
             // Base64, hex, URL-encoding in the original.
@@ -627,20 +643,35 @@ impl Check for Injection {
             None => 0.0,
         };
 
-        // Layer 4: combination.
+        // Layer 4: combination. Matches whose spans overlap are one piece of
+        // evidence (the strongest rule counts); separate pieces combine as a
+        // noisy-OR with the model, each rule at most once.
+        s.evidence.sort_unstable_by_key(|e| (e.0, e.1));
         let mut keep = 1.0 - p;
         {
             let mut seen: [u32; 32] = [u32::MAX; 32];
             let mut nseen = 0;
-            for f in &s.fired {
-                if seen[..nseen].contains(&f.rule) {
+            let mut k = 0;
+            while k < s.evidence.len() {
+                let (_, mut end, mut best, mut rule) = s.evidence[k];
+                k += 1;
+                while k < s.evidence.len() && s.evidence[k].0 < end {
+                    let (_, e, w, r) = s.evidence[k];
+                    end = end.max(e);
+                    if w > best {
+                        best = w;
+                        rule = r;
+                    }
+                    k += 1;
+                }
+                if seen[..nseen].contains(&rule) {
                     continue;
                 }
                 if nseen < seen.len() {
-                    seen[nseen] = f.rule;
+                    seen[nseen] = rule;
                     nseen += 1;
                 }
-                keep *= 1.0 - self.rules.rules[f.rule as usize].weight;
+                keep *= 1.0 - best;
             }
         }
         let score = 1.0 - keep;

@@ -417,6 +417,8 @@ pub(crate) struct ScanBuf {
     /// Built-in allow patterns matched by the automaton: (seq, start, end of
     /// anchor), run only when some rule fired.
     deferred: Vec<(u32, u32, u32)>,
+    /// Running maximum of the sorted allows' ends.
+    allow_max: Vec<usize>,
 }
 
 impl ScanBuf {
@@ -1149,12 +1151,24 @@ impl Rules {
                 }
             }
         }
-        if !buf.allows.is_empty() {
-            let allows = &buf.allows;
+        if !buf.allows.is_empty() && !buf.hits.is_empty() {
             // A hit is dropped when an allow match overlaps it or starts
             // right after it ("ignore the previous" + "instructions from my
-            // doctor").
-            buf.hits.retain(|h| !allows.iter().any(|a| (h.start as usize) < a.end && a.start <= h.end as usize + 1));
+            // doctor"): among the allows starting at or before `end + 1`,
+            // one must end after the hit's start. Sorted allows with a
+            // running maximum of their ends make that a binary search.
+            buf.allows.sort_unstable_by_key(|a| a.start);
+            buf.allow_max.clear();
+            let mut m = 0usize;
+            for a in &buf.allows {
+                m = m.max(a.end);
+                buf.allow_max.push(m);
+            }
+            let (allows, max) = (&buf.allows, &buf.allow_max);
+            buf.hits.retain(|h| {
+                let n = allows.partition_point(|a| a.start <= h.end as usize + 1);
+                !(n > 0 && max[n - 1] > h.start as usize)
+            });
         }
     }
 

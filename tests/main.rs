@@ -2,6 +2,7 @@
 //! links once.
 
 mod high_risk;
+mod injection;
 mod pipeline;
 mod response;
 mod sanitizer;

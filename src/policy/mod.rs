@@ -118,6 +118,7 @@ use crate::audit::AuditConfig;
 use crate::checks::diagnosis::DiagnosisConfig;
 use crate::checks::disclaimer::DisclaimerConfig;
 use crate::checks::high_risk::HighRiskConfig;
+use crate::checks::injection::InjectionConfig;
 use crate::error::{BuildError, PolicyError};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -159,6 +160,7 @@ pub struct PipelineConfig {
 /// | `locales` | required: at least the active locale |
 /// | `diagnosis` | [`DiagnosisConfig::default`] |
 /// | `disclaimer` | [`DisclaimerConfig::default`] |
+/// | `injection` | [`InjectionConfig::default`] |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -190,6 +192,9 @@ pub struct Policy {
     /// The clinical red-flag matcher (`high_risk` check).
     #[serde(default)]
     pub high_risk: HighRiskConfig,
+    /// The `injection` check.
+    #[serde(default)]
+    pub injection: InjectionConfig,
 }
 
 fn default_locale() -> String {

@@ -98,7 +98,7 @@ struct Inner {
 /// [`Guardrail::builder`]) and share it: it is `Send + Sync` and cloning it
 /// only bumps a reference count.
 ///
-/// ```no_run
+/// ```
 /// use medguard::Guardrail;
 ///
 /// let guard = Guardrail::healthcare()?;

@@ -21,6 +21,32 @@
 //!   a byte [`Span`] of the original text (never a copy of it);
 //! * the id of the policy that decided.
 //!
+//! # Example
+//!
+//! ```
+//! use medguard::{Decision, Guardrail};
+//!
+//! // Compile once at start-up; share it (cloning is free).
+//! let guard = Guardrail::healthcare()?;
+//!
+//! let request = guard.check_request("I have crushing chest pain spreading to my left arm");
+//! let escalation = request.escalation().expect("chest pain spreading to the arm escalates");
+//! assert_eq!(escalation.category(), "cardiac");
+//! assert!(escalation.message().contains("911"));
+//!
+//! // The model's answer is judged knowing the request escalated.
+//! let response = guard.check_response(&request, "It's probably heartburn, take an antacid.");
+//! assert_eq!(response.decision(), Decision::Block);
+//!
+//! // A benign exchange passes, with the operator's disclaimer added.
+//! let request = guard.check_request("What foods are high in fibre?");
+//! assert_eq!(request.decision(), Decision::Allow);
+//! let response = guard.check_response(&request, "Beans, lentils and whole grains.");
+//! assert_eq!(response.decision(), Decision::Modify);
+//! assert!(response.text().contains("Beans, lentils and whole grains."));
+//! # Ok::<(), medguard::Error>(())
+//! ```
+//!
 //! # Untrusted input
 //!
 //! medguard is built to check text from anyone:
@@ -86,3 +112,8 @@ pub use locale::Locale;
 pub use policy::Policy;
 pub use stream::{Release, ResponseStream, StreamConfig, StreamEnd};
 pub use verdict::{Decision, Escalation, Finding, Qualifier, Qualifiers, Severity, Span, Verdict};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -25,7 +25,7 @@
 //! quarter (and at least [`StreamConfig::min_step`] bytes), so the total work
 //! is linear in the length of the answer (about five passes).
 //!
-//! ```no_run
+//! ```
 //! use medguard::Guardrail;
 //!
 //! let guard = Guardrail::healthcare()?;

@@ -81,9 +81,11 @@
 //! * a letter-spaced run is three or more one-character words, at least two
 //!   of the first three of them letters, separated by the same short gap of
 //!   separators (space `.` `-` `_` `*` `/` `|` `+` `~` `:` `·` `•`, at most
-//!   three). A gap that differs (a double space, a newline, a comma) ends the
-//!   run, so `i g n o r e  p r e v i o u s` squeezes to `ignore previous`;
-//!   with single spaces everywhere the words run together (`ignoreprevious`).
+//!   three). A gap that differs ends the run: another separator, or a "wide"
+//!   space (collapsed from several whitespace characters, or from a newline)
+//!   after single spaces, so `i g n o r e  p r e v i o u s` squeezes to
+//!   `ignore previous`; with single spaces everywhere the words run together
+//!   (`ignoreprevious`). Invisible characters in a gap do not count.
 //! * a word is l33t when a l33t character stands between two ASCII letters
 //!   (`pr3v10us`, `ign0re`, `h1n1`), or when it starts with one l33t
 //!   character followed by five or more letters (`1gnore`, `$ystem`). All
@@ -283,6 +285,9 @@ pub struct View {
     word_buf: Vec<(char, u32, u32)>,
     /// Original spans of decoded tag-character runs, in order.
     hidden: Vec<Span>,
+    /// Main-form positions of "wide" spaces: collapsed from two or more
+    /// whitespace characters, or from one other than U+0020 (a newline).
+    wide: Vec<u32>,
     /// The squeezed form (meaningful while `sq_live`).
     sq: Form,
     /// Squeezed-pass state after the last complete token (committed).
@@ -332,6 +337,7 @@ impl View {
         self.word = Word::default();
         self.word_buf.clear();
         self.hidden.clear();
+        self.wide.clear();
         self.sq.clear(0);
         self.sq_state = Squeeze::default();
         self.sq_live = false;
@@ -503,9 +509,14 @@ impl View {
                 if c == ' ' {
                     self.push_byte_mapped(b' ', orig);
                 } else {
+                    self.wide.push(self.main.text.len() as u32);
                     self.main.push_mapped(' ', orig);
                 }
                 self.last_space = true;
+            } else if let Some(at) = self.main.text.len().checked_sub(1)
+                && self.wide.last() != Some(&(at as u32))
+            {
+                self.wide.push(at as u32);
             }
             return;
         }
@@ -637,14 +648,14 @@ impl View {
             if tok.end as usize == len {
                 break;
             }
-            squeeze_token(&self.main, &mut self.sq, &mut st, tok);
+            squeeze_token(&self.main, &self.wide, &mut self.sq, &mut st, tok);
             at = tok.end as usize;
         }
         st.pos = at as u32;
         st.out_len = self.sq.text.len() as u32;
         self.sq_state = st;
         if at < len {
-            squeeze_token(&self.main, &mut self.sq, &mut st, next_token(text, at));
+            squeeze_token(&self.main, &self.wide, &mut self.sq, &mut st, next_token(text, at));
         }
         squeeze_finish(&self.main, &mut self.sq, &mut st);
         self.sq_live = st.active;
@@ -719,6 +730,7 @@ impl View {
             + self.sq.heap_bytes()
             + self.word_buf.capacity() * std::mem::size_of::<(char, u32, u32)>()
             + self.hidden.capacity() * std::mem::size_of::<Span>()
+            + self.wide.capacity() * 4
     }
 }
 
@@ -968,9 +980,9 @@ struct Token {
 struct GapKey {
     start: u32,
     end: u32,
-    /// Original bytes between the two words (so that a collapsed double
-    /// space differs from a single one).
-    dist: u32,
+    /// Whether it holds a wide space (so that a collapsed double space or a
+    /// newline differs from a single space).
+    wide: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -1122,7 +1134,7 @@ fn is_separator(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '_' | '*' | '/' | '|' | '+' | '~' | ':' | '·' | '•' | '‧' | '∙' | '⋅' | '‐')
 }
 
-fn gap_key(main: &Form, gap: Option<(u32, u32)>) -> Option<GapKey> {
+fn gap_key(main: &Form, wide: &[u32], gap: Option<(u32, u32)>) -> Option<GapKey> {
     let (s, e) = gap?;
     if s == 0 || e as usize >= main.text.len() {
         return None;
@@ -1135,13 +1147,12 @@ fn gap_key(main: &Form, gap: Option<(u32, u32)>) -> Option<GapKey> {
             return None;
         }
     }
-    let before = main.orig_of(s as usize - 1).1;
-    let after = main.orig_of(e as usize).0;
-    Some(GapKey { start: s, end: e, dist: after.saturating_sub(before) })
+    let i = wide.partition_point(|&w| w < s);
+    Some(GapKey { start: s, end: e, wide: wide.get(i).is_some_and(|&w| w < e) })
 }
 
 fn same_gap(main: &Form, a: GapKey, b: GapKey) -> bool {
-    a.dist == b.dist && main.text[a.start as usize..a.end as usize] == main.text[b.start as usize..b.end as usize]
+    a.wide == b.wide && main.text[a.start as usize..a.end as usize] == main.text[b.start as usize..b.end as usize]
 }
 
 fn emit_as_is(main: &Form, sq: &mut Form, st: &Squeeze, range: Range<u32>) {
@@ -1176,13 +1187,13 @@ fn emit_folded(main: &Form, sq: &mut Form, range: Range<u32>, skip_gaps: bool) {
     }
 }
 
-fn squeeze_token(main: &Form, sq: &mut Form, st: &mut Squeeze, tok: Token) {
+fn squeeze_token(main: &Form, wide: &[u32], sq: &mut Form, st: &mut Squeeze, tok: Token) {
     if !tok.word {
         st.gap = Some((tok.start, tok.end));
         return;
     }
     let gap = st.gap.take();
-    let key = if tok.single { gap_key(main, gap) } else { None };
+    let key = if tok.single { gap_key(main, wide, gap) } else { None };
     let gap_range = gap.map(|(s, e)| s..e);
     match st.run {
         Run::Active { key: k } => {
@@ -1698,6 +1709,10 @@ mod tests {
         assert_eq!(squeezed("c-h-e-s-t p-a-i-n").as_deref(), Some("chest pain"));
         assert_eq!(squeezed("i g n o r e  p r e v i o u s").as_deref(), Some("ignore previous"));
         assert_eq!(squeezed("I want to d i e").as_deref(), Some("i want to die"));
+        // Lines of single letters are a run; a blank line ends it.
+        assert_eq!(squeezed("i\ng\nn\no\nr\ne\n\nall").as_deref(), Some("ignore all"));
+        // Invisible characters around the gaps change nothing.
+        assert_eq!(squeezed("i \u{200B}g n\u{200B} o r e  a l l").as_deref(), Some("ignore all"));
         let s = "ｃ ｈ ｅ ｓ ｔ";
         let v = view(s);
         let sq = v.squeezed().unwrap();

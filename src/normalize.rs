@@ -41,7 +41,8 @@
 //!   `η` → `n`).
 //! * A word made only of letters whose *lower-case* shape is Latin (`ѕυісіԁе`,
 //!   all Cyrillic and Greek) is folded as a whole: such a word can spell
-//!   English words in look-alikes only.
+//!   English words in look-alikes only. A one-letter word is folded only
+//!   after a Latin word (`and І want` folds, Russian `у меня` does not).
 //! * Any other Greek, Cyrillic or Armenian word is left alone (`привет`,
 //!   `καρδιά`, `μg`): real words of those languages stay readable and
 //!   matchable.
@@ -280,6 +281,8 @@ pub struct View {
     consumed: u32,
     /// Confusable state of the word being built.
     word: Word,
+    /// Whether the last word with letters was Latin (or folded to Latin).
+    prev_latin: bool,
     /// Chars of the current word emitted since `word.conf_start`, with their
     /// original ranges, for re-emission when the word's decision changes.
     word_buf: Vec<(char, u32, u32)>,
@@ -335,6 +338,7 @@ impl View {
         self.last_space = false;
         self.consumed = 0;
         self.word = Word::default();
+        self.prev_latin = false;
         self.word_buf.clear();
         self.hidden.clear();
         self.wide.clear();
@@ -369,17 +373,34 @@ impl View {
             self.main.text[from..].make_ascii_lowercase();
             if !chunk.is_empty() {
                 self.last_space = chunk.ends_with(' ');
-                // The word state after an ASCII chunk: the words it ended
-                // are closed; its last word (if any) is Latin.
-                let tail = match chunk.bytes().rposition(|b| !b.is_ascii_alphanumeric()) {
-                    Some(i) => {
+                // The word state after an ASCII chunk: the open word goes on
+                // with the chunk's first word, the words it ended are Latin,
+                // its last word stays open.
+                let bytes = chunk.as_bytes();
+                let has_letter = |b: &[u8]| b.iter().any(u8::is_ascii_alphabetic);
+                let first_break = bytes.iter().position(|b| !b.is_ascii_alphanumeric());
+                let last_break = bytes.iter().rposition(|b| !b.is_ascii_alphanumeric());
+                match (first_break, last_break) {
+                    (Some(f), Some(l)) => {
+                        if has_letter(&bytes[..f]) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
                         self.end_word();
-                        &chunk.as_bytes()[i + 1..]
+                        if has_letter(&bytes[f..l]) {
+                            self.prev_latin = true;
+                        }
+                        if has_letter(&bytes[l + 1..]) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
                     }
-                    None => chunk.as_bytes(),
-                };
-                if tail.iter().any(u8::is_ascii_alphabetic) {
-                    self.word.latin = true;
+                    _ => {
+                        if has_letter(bytes) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
+                    }
                 }
             }
         } else {
@@ -527,16 +548,17 @@ impl View {
                 self.end_word();
                 Mode::Raw
             }
-            Class::Neutral => self.word.mode(),
+            Class::Neutral => self.word.mode(self.prev_latin),
             Class::Latin(_) | Class::Look(_) | Class::Other => {
-                let before = self.word.mode();
+                let before = self.word.mode(self.prev_latin);
                 match class {
                     Class::Latin(_) => self.word.latin = true,
                     Class::Look(l) if l.whole.is_none() => self.word.other = true,
                     Class::Other => self.word.other = true,
                     _ => {}
                 }
-                let mode = self.word.mode();
+                self.word.letters = self.word.letters.saturating_add(1);
+                let mode = self.word.mode(self.prev_latin);
                 if mode != before && self.word.conf_start.is_some() {
                     self.reemit(mode);
                 }
@@ -606,6 +628,10 @@ impl View {
 
     /// Closes the current word.
     fn end_word(&mut self) {
+        if self.word.letters > 0 {
+            let mode = self.word.mode(self.prev_latin);
+            self.prev_latin = mode == Mode::Mixed || mode == Mode::Whole;
+        }
         self.word = Word::default();
         self.word_buf.clear();
     }
@@ -746,6 +772,8 @@ struct Word {
     /// The word has a Greek/Cyrillic/Armenian letter whose lower-case shape
     /// is not Latin.
     other: bool,
+    /// Letters so far (saturating).
+    letters: u8,
     /// Main-form offset of the first look-alike emitted while the word's
     /// decision could still change.
     conf_start: Option<u32>,
@@ -763,10 +791,12 @@ enum Mode {
 }
 
 impl Word {
-    fn mode(&self) -> Mode {
+    /// A one-letter word of look-alikes (Russian `у`, `с`, `а`) is folded
+    /// only after a Latin word: alone it is far more often a real word.
+    fn mode(&self, prev_latin: bool) -> Mode {
         if self.latin {
             Mode::Mixed
-        } else if self.other {
+        } else if self.other || (self.letters < 2 && !prev_latin) {
             Mode::Raw
         } else {
             Mode::Whole
@@ -776,7 +806,7 @@ impl Word {
 
 /// A Greek, Cyrillic or Armenian letter that looks like a Latin one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Look {
+pub(crate) struct Look {
     /// Latin letter it is folded to in a mixed-script word (by its shape in
     /// the case it was written in).
     mixed: u8,
@@ -786,7 +816,7 @@ struct Look {
 
 /// What a (NFKC) char is to the confusable word machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     /// Ends a word (space, punctuation, symbols, letters of other scripts).
     Break,
     /// Digits and combining marks: part of a word, no script of their own.
@@ -799,7 +829,7 @@ enum Class {
     Other,
 }
 
-fn classify(c: char) -> Class {
+pub(crate) fn classify(c: char) -> Class {
     if c.is_ascii() {
         return if c.is_ascii_alphabetic() {
             Class::Latin(None)
@@ -1336,14 +1366,22 @@ fn segment_start(c: char) -> Option<bool> {
     }
     match is_nfkc_quick(std::iter::once(c)) {
         IsNormalized::Yes => Some(true),
-        IsNormalized::No => Some(false),
+        // A char with a mapping is a boundary only when its decomposition
+        // starts with a starter that cannot compose backwards (not U+0F73,
+        // whose decomposition is two vowel signs, nor U+314F, which maps
+        // to a Hangul vowel jamo).
+        IsNormalized::No => {
+            let first = std::iter::once(c).nfkd().next().unwrap_or(c);
+            (canonical_combining_class(first) == 0 && is_nfkc_quick(std::iter::once(first)) == IsNormalized::Yes)
+                .then_some(false)
+        }
         IsNormalized::Maybe => None,
     }
 }
 
 /// Common characters known to be visible NFKC starters with no mapping (a
 /// shortcut past two table lookups; a test checks every one).
-fn is_stable_starter(c: char) -> bool {
+pub(crate) fn is_stable_starter(c: char) -> bool {
     matches!(c as u32,
         0x00C0..=0x00FF
         | 0x0410..=0x044F
@@ -1610,6 +1648,9 @@ mod tests {
         // A word that starts with look-alikes and turns out to be Russian is
         // re-emitted unfolded.
         assert_eq!(view("сердце").as_str(), "сердце");
+        // One-letter words fold only after a Latin word.
+        assert_eq!(view("у меня болит").as_str(), "у меня болит");
+        assert_eq!(view("please І want to die").as_str(), "please i want to die");
         // Micro stays micro.
         assert_eq!(view("500 μg").as_str(), "500 μg");
         // Case does not change the decision for non-Latin words.
@@ -1645,7 +1686,12 @@ mod tests {
             } else {
                 match is_nfkc_quick(std::iter::once(c)) {
                     IsNormalized::Yes => Some(true),
-                    IsNormalized::No => Some(false),
+                    IsNormalized::No => {
+                        let d: Vec<char> = std::iter::once(c).nfkd().collect();
+                        (canonical_combining_class(d[0]) == 0
+                            && is_nfkc_quick(std::iter::once(d[0])) == IsNormalized::Yes)
+                            .then_some(false)
+                    }
                     IsNormalized::Maybe => None,
                 }
             };
@@ -1799,6 +1845,17 @@ mod tests {
                 assert_eq!(v.hidden_spans(), whole.hidden_spans());
             }
         }
+    }
+
+    #[test]
+    fn chars_that_decompose_to_non_starters_do_not_start_segments() {
+        // U+0F73 decomposes to two vowel signs: the acute after it still
+        // composes with the `a` before it, as in whole-text NFKC.
+        let s = "a\u{0F73}\u{0301}";
+        assert_eq!(view(s).as_str(), s.nfkc().collect::<String>());
+        // U+314F maps to a Hangul vowel jamo, which composes with the
+        // leading consonant.
+        assert_eq!(view("\u{1100}\u{314F}").as_str(), "가");
     }
 
     #[test]

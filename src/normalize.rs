@@ -868,9 +868,15 @@ pub(crate) fn classify(c: char) -> Class {
                 Class::Break
             }
         }
-        _ if is_combining_mark(c) => Class::Neutral,
+        _ if is_mark(c) => Class::Neutral,
         _ => Class::Break,
     }
+}
+
+/// `is_combining_mark` with shortcuts: nothing below U+0300 and no stable
+/// starter is a mark.
+pub(crate) fn is_mark(c: char) -> bool {
+    c >= '\u{0300}' && !is_stable_starter(c) && is_combining_mark(c)
 }
 
 /// Latin letters that only differ from a basic Latin letter by style (small

@@ -9,6 +9,8 @@
 //! | `diagnosis` | response | blocks or rewrites diagnosis, dismissal, dosing, advice against care |
 //! | `disclaimer` | response, always last | adds the operator's disclaimer and the emergency notice |
 
+pub mod sanitizer;
+
 use crate::check::Check;
 use crate::error::BuildError;
 use crate::policy::Policy;
@@ -23,6 +25,9 @@ pub(crate) fn build_pipeline(policy: &Policy) -> Result<Vec<Box<dyn Check>>, Bui
 }
 
 /// Builds one built-in check from its policy section.
-fn build_check(_policy: &Policy, id: &str, field: &str) -> Result<Box<dyn Check>, BuildError> {
-    Err(BuildError::new(field, format!("unknown check `{id}`")))
+fn build_check(policy: &Policy, id: &str, field: &str) -> Result<Box<dyn Check>, BuildError> {
+    match id {
+        "sanitizer" => Ok(Box::new(sanitizer::Sanitizer::new(&policy.sanitizer)?)),
+        other => Err(BuildError::new(field, format!("unknown check `{other}`"))),
+    }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checks::sanitizer::SanitizerConfig;
 use crate::error::{BuildError, PolicyError, Problem};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -44,6 +45,7 @@ pub struct PipelineConfig {
 /// | `locale` | `"en-US"`; must name an entry of `locales` |
 /// | `limits` | [`Limits::default`] |
 /// | `pipeline` | no checks |
+/// | `sanitizer` | [`SanitizerConfig::default`] |
 /// | `locales` | required: at least the active locale |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +63,9 @@ pub struct Policy {
     /// Which checks run.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The `sanitizer` check.
+    #[serde(default)]
+    pub sanitizer: SanitizerConfig,
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,

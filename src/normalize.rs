@@ -220,12 +220,10 @@ impl Form {
 
     fn push_mapped(&mut self, c: char, orig: Range<u32>) {
         self.materialize();
-        let before = self.text.len();
         self.text.push(c);
-        for _ in before..self.text.len() {
-            self.starts.push(orig.start);
-            self.ends.push(orig.end);
-        }
+        let n = c.len_utf8();
+        self.starts.extend(std::iter::repeat_n(orig.start, n));
+        self.ends.extend(std::iter::repeat_n(orig.end, n));
     }
 
     /// Original range of byte `i`.
@@ -519,7 +517,7 @@ impl View {
 
     /// Case folds one NFKC char and appends it.
     fn push_folded(&mut self, c: char, orig: Range<u32>) {
-        if is_dropped(c) {
+        if (c.is_ascii() || !is_stable_starter(c)) && is_dropped(c) {
             // Dropping a char breaks the identity map only when later bytes
             // follow; push_byte_mapped checks contiguity.
             return;
@@ -639,11 +637,17 @@ impl View {
     /// Appends one ASCII byte, keeping the identity map when it still holds.
     fn push_byte_mapped(&mut self, b: u8, orig: Range<u32>) {
         let f = &mut self.main;
-        if f.identity && orig.end - orig.start == 1 && f.base + f.text.len() as u32 == orig.start {
-            f.text.push(b as char);
-        } else {
-            f.push_mapped(b as char, orig);
+        if f.identity {
+            if orig.end - orig.start == 1 && f.base + f.text.len() as u32 == orig.start {
+                f.text.push(b as char);
+                return;
+            }
+            f.materialize();
         }
+        // One byte, one map entry.
+        f.text.push(b as char);
+        f.starts.push(orig.start);
+        f.ends.push(orig.end);
     }
 
     /// Brings the squeezed form up to date with the main form: complete
@@ -663,7 +667,7 @@ impl View {
         while at < len {
             if !st.active && matches!(st.run, Run::None) {
                 // Nothing pending: skip plain ASCII words and gaps quickly.
-                let (next, gap) = skip_plain_ascii(text.as_bytes(), at, st.gap);
+                let (next, gap) = skip_plain(text, at, st.gap);
                 at = next;
                 st.gap = gap;
                 if at >= len {
@@ -1135,29 +1139,40 @@ fn next_token(text: &str, at: usize) -> Token {
     }
 }
 
-/// Skips ASCII tokens that cannot start anything in the squeezed pass (words
-/// of two or more chars without l33t, and gaps) while nothing is pending.
+/// Skips tokens that cannot start anything in the squeezed pass (words of
+/// two or more chars without l33t, and gaps) while nothing is pending.
 /// Returns where the general path must go on and the pending gap. Stops
-/// before the last token (which may continue in the next push) and before
-/// anything non-ASCII.
-fn skip_plain_ascii(bytes: &[u8], mut at: usize, mut gap: Option<(u32, u32)>) -> (usize, Option<(u32, u32)>) {
+/// before the last token (which may continue in the next push).
+fn skip_plain(text: &str, mut at: usize, mut gap: Option<(u32, u32)>) -> (usize, Option<(u32, u32)>) {
+    let bytes = text.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'$' || b == b'@';
     let len = bytes.len();
     while at < len {
-        let first = bytes[at];
-        if first >= 0x80 {
-            break;
-        }
-        let word = is_word(first);
-        let mut has_l33t = is_l33t(first);
+        let first = char_at(text, at);
+        let word = is_sq_word(first);
+        let mut has_l33t = first.is_ascii() && is_l33t(first as u8);
         let mut has_letter = first.is_ascii_alphabetic();
-        let mut j = at + 1;
-        while j < len && bytes[j] < 0x80 && is_word(bytes[j]) == word {
-            has_l33t |= is_l33t(bytes[j]);
-            has_letter |= bytes[j].is_ascii_alphabetic();
-            j += 1;
+        let mut j = at + first.len_utf8();
+        let mut n = 1usize;
+        while j < len {
+            let b = bytes[j];
+            if b < 0x80 {
+                if is_word(b) != word {
+                    break;
+                }
+                has_l33t |= is_l33t(b);
+                has_letter |= b.is_ascii_alphabetic();
+                j += 1;
+            } else {
+                let c = char_at(text, j);
+                if is_sq_word(c) != word {
+                    break;
+                }
+                j += c.len_utf8();
+            }
+            n += 1;
         }
-        if j == len || bytes[j] >= 0x80 || (word && (j - at == 1 || (has_l33t && has_letter))) {
+        if j == len || (word && (n == 1 || (has_l33t && has_letter))) {
             break;
         }
         gap = if word { None } else { Some((at as u32, j as u32)) };
@@ -1387,18 +1402,31 @@ fn segment_start(c: char) -> Option<bool> {
 
 /// Common characters known to be visible NFKC starters with no mapping (a
 /// shortcut past two table lookups; a test checks every one).
+#[inline]
 pub(crate) fn is_stable_starter(c: char) -> bool {
-    matches!(c as u32,
-        0x00C0..=0x00FF
-        | 0x0410..=0x044F
+    let u = c as u32;
+    if u < 0x00C0 {
+        return false;
+    }
+    if u >= 0x3000 {
+        return matches!(u, 0x3001..=0x3002 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3 | 0x1F300..=0x1FAFF);
+    }
+    matches!(u,
+        0x00C0..=0x0131
+        | 0x0134..=0x013E
+        | 0x0141..=0x0148
+        | 0x014A..=0x017E
+        | 0x0388..=0x03CE
+        | 0x0400..=0x0482
+        | 0x048A..=0x04FF
+        | 0x0531..=0x0556
+        | 0x0561..=0x0586
         | 0x05D0..=0x05EA
         | 0x0621..=0x063A
         | 0x0641..=0x064A
-        | 0x3041..=0x3096
-        | 0x30A1..=0x30FA
-        | 0x4E00..=0x9FFF
-        | 0xAC00..=0xD7A3
-        | 0x1F300..=0x1FAFF
+        | 0x0905..=0x0939
+        | 0x0E01..=0x0E30
+        | 0x2190..=0x21FF
     )
 }
 

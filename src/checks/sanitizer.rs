@@ -904,10 +904,12 @@ impl Sanitizer {
         let Some(set) = &self.set else { return };
         let view = cx.view();
         let text = view.as_str();
-        let matched = set.matches(text);
-        if !matched.matched_any() {
+        // `is_match` uses the pooled cache and does not allocate: the clean
+        // path stops here.
+        if !set.is_match(text) {
             return;
         }
+        let matched = set.matches(text);
         for idx in matched.iter() {
             let rule = &self.rules[idx];
             let Some(m) = rule.regex.find(text) else { continue };

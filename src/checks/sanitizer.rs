@@ -518,6 +518,8 @@ struct SanitizerScratch {
     edits: Vec<PendingEdit>,
     /// Words of the view (for phrase repetition).
     words: Vec<WordTok>,
+    /// Their hashes, apart so the comparison loops stay in cache.
+    hashes: Vec<u64>,
     /// Words already inside a reported repetition.
     covered: Vec<bool>,
 }
@@ -542,7 +544,6 @@ enum Replacement {
 struct WordTok {
     start: u32,
     end: u32,
-    hash: u64,
     /// Whether a phrase made of it counts as spam (a letter, or three or
     /// more characters).
     counts: bool,
@@ -813,37 +814,41 @@ impl Sanitizer {
         let text = view.as_str();
         let max = self.cfg.repetition.max_char_run;
 
-        // One character repeated.
+        // One character repeated (compared as UTF-8 byte sequences, so plain
+        // ASCII needs no decoding).
         if text.len() > max {
-            let mut run_char = '\0';
-            let mut run_start = 0usize;
-            let mut count = 0usize;
-            let mut cut = 0usize;
-            for (i, c) in text.char_indices().chain(std::iter::once((text.len(), '\0'))) {
-                if c == run_char && i < text.len() {
-                    count += 1;
-                    if count == max {
-                        cut = i + c.len_utf8();
+            let bytes = text.as_bytes();
+            let mut i = 0usize;
+            while i < bytes.len() {
+                let b = bytes[i];
+                let n = utf8_len(b);
+                let mut j = i + n;
+                let mut count = 1usize;
+                if n == 1 {
+                    while j < bytes.len() && bytes[j] == b {
+                        j += 1;
+                        count += 1;
                     }
-                    continue;
+                } else {
+                    while j + n <= bytes.len() && bytes[j..j + n] == bytes[i..i + n] {
+                        j += n;
+                        count += 1;
+                    }
                 }
-                if count > max && run_char != ' ' {
-                    self.report_view_range(cx, view, action, &self.names.rep_char, run_start..i, cut..i);
+                if count > max && b != b' ' {
+                    self.report_view_range(cx, view, action, &self.names.rep_char, i..j, i + max * n..j);
                 }
-                run_char = c;
-                run_start = i;
-                count = 1;
-                if max == 1 {
-                    cut = i + c.len_utf8();
-                }
+                i = j;
             }
         }
 
         // A word or phrase repeated.
         let repeats = self.cfg.repetition.max_phrase_repeats;
         s.words.clear();
-        view_words(text, &mut s.words);
+        s.hashes.clear();
+        view_words(text, &mut s.words, &mut s.hashes);
         let words = &s.words;
+        let hashes = &s.hashes;
         let n = words.len();
         if n <= repeats {
             return;
@@ -856,7 +861,7 @@ impl Sanitizer {
             }
             let mut run = 0usize;
             for i in p..=n {
-                if i < n && same_word(text, words[i], words[i - p]) {
+                if i < n && hashes[i] == hashes[i - p] && same_word(text, words[i], words[i - p]) {
                     run += 1;
                     continue;
                 }
@@ -945,6 +950,16 @@ fn close_segment(seg: &mut Segment, s: &mut SanitizerScratch, nfc_span: &mut Opt
     s.seg.clear();
 }
 
+/// Length of the UTF-8 sequence that starts with byte `b`.
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
 /// Records the removal of `start..end`, merged with a removal that ends
 /// there.
 fn push_removal(edits: &mut Vec<PendingEdit>, start: usize, end: usize) {
@@ -984,7 +999,7 @@ fn whitespace_floods(text: &str, max: usize, out: &mut Vec<(usize, usize, usize)
 
 /// Splits the view into words (runs of ASCII alphanumerics and non-ASCII
 /// characters) with a hash each.
-fn view_words(text: &str, out: &mut Vec<WordTok>) {
+fn view_words(text: &str, out: &mut Vec<WordTok>, hashes: &mut Vec<u64>) {
     let bytes = text.as_bytes();
     let mut i = 0usize;
     while i < bytes.len() {
@@ -1004,13 +1019,13 @@ fn view_words(text: &str, out: &mut Vec<WordTok>) {
         }
         // Small numbers ("0", "12") repeat in tables; anything longer counts.
         let counts = letter || i - start >= 3;
-        out.push(WordTok { start: start as u32, end: i as u32, hash, counts });
+        out.push(WordTok { start: start as u32, end: i as u32, counts });
+        hashes.push(hash);
     }
 }
 
 fn same_word(text: &str, a: WordTok, b: WordTok) -> bool {
-    a.hash == b.hash
-        && a.end - a.start == b.end - b.start
+    a.end - a.start == b.end - b.start
         && text.as_bytes()[a.start as usize..a.end as usize] == text.as_bytes()[b.start as usize..b.end as usize]
 }
 

@@ -21,6 +21,15 @@
 //!   a byte [`Span`] of the original text (never a copy of it);
 //! * the id of the policy that decided.
 //!
+//! The detection view sees through obfuscation once, for every check:
+//! NFKC, case folding, invisible characters removed, look-alike letters
+//! folded to Latin, text hidden in Unicode tag characters decoded in place
+//! (`View::is_hidden` marks it), and a second "squeezed" form for
+//! letter-spaced and l33t text (`View::squeezed`). The first check of the
+//! built-in pipeline, [`sanitizer`](checks::sanitizer), produces the text
+//! that is forwarded: invisible, bidi, control and tag characters removed and
+//! NFC applied (never NFKC), with spam and code payloads flagged or blocked.
+//!
 //! # Example
 //!
 //! ```

@@ -41,7 +41,8 @@
 //!   `η` → `n`).
 //! * A word made only of letters whose *lower-case* shape is Latin (`ѕυісіԁе`,
 //!   all Cyrillic and Greek) is folded as a whole: such a word can spell
-//!   English words in look-alikes only.
+//!   English words in look-alikes only. A one-letter word is folded only
+//!   after a Latin word (`and І want` folds, Russian `у меня` does not).
 //! * Any other Greek, Cyrillic or Armenian word is left alone (`привет`,
 //!   `καρδιά`, `μg`): real words of those languages stay readable and
 //!   matchable.
@@ -81,9 +82,11 @@
 //! * a letter-spaced run is three or more one-character words, at least two
 //!   of the first three of them letters, separated by the same short gap of
 //!   separators (space `.` `-` `_` `*` `/` `|` `+` `~` `:` `·` `•`, at most
-//!   three). A gap that differs (a double space, a newline, a comma) ends the
-//!   run, so `i g n o r e  p r e v i o u s` squeezes to `ignore previous`;
-//!   with single spaces everywhere the words run together (`ignoreprevious`).
+//!   three). A gap that differs ends the run: another separator, or a "wide"
+//!   space (collapsed from several whitespace characters, or from a newline)
+//!   after single spaces, so `i g n o r e  p r e v i o u s` squeezes to
+//!   `ignore previous`; with single spaces everywhere the words run together
+//!   (`ignoreprevious`). Invisible characters in a gap do not count.
 //! * a word is l33t when a l33t character stands between two ASCII letters
 //!   (`pr3v10us`, `ign0re`, `h1n1`), or when it starts with one l33t
 //!   character followed by five or more letters (`1gnore`, `$ystem`). All
@@ -217,12 +220,10 @@ impl Form {
 
     fn push_mapped(&mut self, c: char, orig: Range<u32>) {
         self.materialize();
-        let before = self.text.len();
         self.text.push(c);
-        for _ in before..self.text.len() {
-            self.starts.push(orig.start);
-            self.ends.push(orig.end);
-        }
+        let n = c.len_utf8();
+        self.starts.extend(std::iter::repeat_n(orig.start, n));
+        self.ends.extend(std::iter::repeat_n(orig.end, n));
     }
 
     /// Original range of byte `i`.
@@ -278,11 +279,16 @@ pub struct View {
     consumed: u32,
     /// Confusable state of the word being built.
     word: Word,
+    /// Whether the last word with letters was Latin (or folded to Latin).
+    prev_latin: bool,
     /// Chars of the current word emitted since `word.conf_start`, with their
     /// original ranges, for re-emission when the word's decision changes.
     word_buf: Vec<(char, u32, u32)>,
     /// Original spans of decoded tag-character runs, in order.
     hidden: Vec<Span>,
+    /// Main-form positions of "wide" spaces: collapsed from two or more
+    /// whitespace characters, or from one other than U+0020 (a newline).
+    wide: Vec<u32>,
     /// The squeezed form (meaningful while `sq_live`).
     sq: Form,
     /// Squeezed-pass state after the last complete token (committed).
@@ -330,8 +336,10 @@ impl View {
         self.last_space = false;
         self.consumed = 0;
         self.word = Word::default();
+        self.prev_latin = false;
         self.word_buf.clear();
         self.hidden.clear();
+        self.wide.clear();
         self.sq.clear(0);
         self.sq_state = Squeeze::default();
         self.sq_live = false;
@@ -363,17 +371,34 @@ impl View {
             self.main.text[from..].make_ascii_lowercase();
             if !chunk.is_empty() {
                 self.last_space = chunk.ends_with(' ');
-                // The word state after an ASCII chunk: the words it ended
-                // are closed; its last word (if any) is Latin.
-                let tail = match chunk.bytes().rposition(|b| !b.is_ascii_alphanumeric()) {
-                    Some(i) => {
+                // The word state after an ASCII chunk: the open word goes on
+                // with the chunk's first word, the words it ended are Latin,
+                // its last word stays open.
+                let bytes = chunk.as_bytes();
+                let has_letter = |b: &[u8]| b.iter().any(u8::is_ascii_alphabetic);
+                let first_break = bytes.iter().position(|b| !b.is_ascii_alphanumeric());
+                let last_break = bytes.iter().rposition(|b| !b.is_ascii_alphanumeric());
+                match (first_break, last_break) {
+                    (Some(f), Some(l)) => {
+                        if has_letter(&bytes[..f]) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
                         self.end_word();
-                        &chunk.as_bytes()[i + 1..]
+                        if has_letter(&bytes[f..l]) {
+                            self.prev_latin = true;
+                        }
+                        if has_letter(&bytes[l + 1..]) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
                     }
-                    None => chunk.as_bytes(),
-                };
-                if tail.iter().any(u8::is_ascii_alphabetic) {
-                    self.word.latin = true;
+                    _ => {
+                        if has_letter(bytes) {
+                            self.word.latin = true;
+                            self.word.letters = 2;
+                        }
+                    }
                 }
             }
         } else {
@@ -492,7 +517,7 @@ impl View {
 
     /// Case folds one NFKC char and appends it.
     fn push_folded(&mut self, c: char, orig: Range<u32>) {
-        if is_dropped(c) {
+        if (c.is_ascii() || !is_stable_starter(c)) && is_dropped(c) {
             // Dropping a char breaks the identity map only when later bytes
             // follow; push_byte_mapped checks contiguity.
             return;
@@ -503,9 +528,14 @@ impl View {
                 if c == ' ' {
                     self.push_byte_mapped(b' ', orig);
                 } else {
+                    self.wide.push(self.main.text.len() as u32);
                     self.main.push_mapped(' ', orig);
                 }
                 self.last_space = true;
+            } else if let Some(at) = self.main.text.len().checked_sub(1)
+                && self.wide.last() != Some(&(at as u32))
+            {
+                self.wide.push(at as u32);
             }
             return;
         }
@@ -516,16 +546,17 @@ impl View {
                 self.end_word();
                 Mode::Raw
             }
-            Class::Neutral => self.word.mode(),
+            Class::Neutral => self.word.mode(self.prev_latin),
             Class::Latin(_) | Class::Look(_) | Class::Other => {
-                let before = self.word.mode();
+                let before = self.word.mode(self.prev_latin);
                 match class {
                     Class::Latin(_) => self.word.latin = true,
                     Class::Look(l) if l.whole.is_none() => self.word.other = true,
                     Class::Other => self.word.other = true,
                     _ => {}
                 }
-                let mode = self.word.mode();
+                self.word.letters = self.word.letters.saturating_add(1);
+                let mode = self.word.mode(self.prev_latin);
                 if mode != before && self.word.conf_start.is_some() {
                     self.reemit(mode);
                 }
@@ -595,6 +626,10 @@ impl View {
 
     /// Closes the current word.
     fn end_word(&mut self) {
+        if self.word.letters > 0 {
+            let mode = self.word.mode(self.prev_latin);
+            self.prev_latin = mode == Mode::Mixed || mode == Mode::Whole;
+        }
         self.word = Word::default();
         self.word_buf.clear();
     }
@@ -602,11 +637,17 @@ impl View {
     /// Appends one ASCII byte, keeping the identity map when it still holds.
     fn push_byte_mapped(&mut self, b: u8, orig: Range<u32>) {
         let f = &mut self.main;
-        if f.identity && orig.end - orig.start == 1 && f.base + f.text.len() as u32 == orig.start {
-            f.text.push(b as char);
-        } else {
-            f.push_mapped(b as char, orig);
+        if f.identity {
+            if orig.end - orig.start == 1 && f.base + f.text.len() as u32 == orig.start {
+                f.text.push(b as char);
+                return;
+            }
+            f.materialize();
         }
+        // One byte, one map entry.
+        f.text.push(b as char);
+        f.starts.push(orig.start);
+        f.ends.push(orig.end);
     }
 
     /// Brings the squeezed form up to date with the main form: complete
@@ -626,7 +667,7 @@ impl View {
         while at < len {
             if !st.active && matches!(st.run, Run::None) {
                 // Nothing pending: skip plain ASCII words and gaps quickly.
-                let (next, gap) = skip_plain_ascii(text.as_bytes(), at, st.gap);
+                let (next, gap) = skip_plain(text, at, st.gap);
                 at = next;
                 st.gap = gap;
                 if at >= len {
@@ -637,14 +678,14 @@ impl View {
             if tok.end as usize == len {
                 break;
             }
-            squeeze_token(&self.main, &mut self.sq, &mut st, tok);
+            squeeze_token(&self.main, &self.wide, &mut self.sq, &mut st, tok);
             at = tok.end as usize;
         }
         st.pos = at as u32;
         st.out_len = self.sq.text.len() as u32;
         self.sq_state = st;
         if at < len {
-            squeeze_token(&self.main, &mut self.sq, &mut st, next_token(text, at));
+            squeeze_token(&self.main, &self.wide, &mut self.sq, &mut st, next_token(text, at));
         }
         squeeze_finish(&self.main, &mut self.sq, &mut st);
         self.sq_live = st.active;
@@ -719,6 +760,7 @@ impl View {
             + self.sq.heap_bytes()
             + self.word_buf.capacity() * std::mem::size_of::<(char, u32, u32)>()
             + self.hidden.capacity() * std::mem::size_of::<Span>()
+            + self.wide.capacity() * 4
     }
 }
 
@@ -734,6 +776,8 @@ struct Word {
     /// The word has a Greek/Cyrillic/Armenian letter whose lower-case shape
     /// is not Latin.
     other: bool,
+    /// Letters so far (saturating).
+    letters: u8,
     /// Main-form offset of the first look-alike emitted while the word's
     /// decision could still change.
     conf_start: Option<u32>,
@@ -751,10 +795,12 @@ enum Mode {
 }
 
 impl Word {
-    fn mode(&self) -> Mode {
+    /// A one-letter word of look-alikes (Russian `у`, `с`, `а`) is folded
+    /// only after a Latin word: alone it is far more often a real word.
+    fn mode(&self, prev_latin: bool) -> Mode {
         if self.latin {
             Mode::Mixed
-        } else if self.other {
+        } else if self.other || (self.letters < 2 && !prev_latin) {
             Mode::Raw
         } else {
             Mode::Whole
@@ -764,7 +810,7 @@ impl Word {
 
 /// A Greek, Cyrillic or Armenian letter that looks like a Latin one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Look {
+pub(crate) struct Look {
     /// Latin letter it is folded to in a mixed-script word (by its shape in
     /// the case it was written in).
     mixed: u8,
@@ -774,7 +820,7 @@ struct Look {
 
 /// What a (NFKC) char is to the confusable word machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     /// Ends a word (space, punctuation, symbols, letters of other scripts).
     Break,
     /// Digits and combining marks: part of a word, no script of their own.
@@ -787,7 +833,7 @@ enum Class {
     Other,
 }
 
-fn classify(c: char) -> Class {
+pub(crate) fn classify(c: char) -> Class {
     if c.is_ascii() {
         return if c.is_ascii_alphabetic() {
             Class::Latin(None)
@@ -826,9 +872,15 @@ fn classify(c: char) -> Class {
                 Class::Break
             }
         }
-        _ if is_combining_mark(c) => Class::Neutral,
+        _ if is_mark(c) => Class::Neutral,
         _ => Class::Break,
     }
+}
+
+/// `is_combining_mark` with shortcuts: nothing below U+0300 and no stable
+/// starter is a mark.
+pub(crate) fn is_mark(c: char) -> bool {
+    c >= '\u{0300}' && !is_stable_starter(c) && is_combining_mark(c)
 }
 
 /// Latin letters that only differ from a basic Latin letter by style (small
@@ -968,9 +1020,9 @@ struct Token {
 struct GapKey {
     start: u32,
     end: u32,
-    /// Original bytes between the two words (so that a collapsed double
-    /// space differs from a single one).
-    dist: u32,
+    /// Whether it holds a wide space (so that a collapsed double space or a
+    /// newline differs from a single space).
+    wide: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -1087,29 +1139,40 @@ fn next_token(text: &str, at: usize) -> Token {
     }
 }
 
-/// Skips ASCII tokens that cannot start anything in the squeezed pass (words
-/// of two or more chars without l33t, and gaps) while nothing is pending.
+/// Skips tokens that cannot start anything in the squeezed pass (words of
+/// two or more chars without l33t, and gaps) while nothing is pending.
 /// Returns where the general path must go on and the pending gap. Stops
-/// before the last token (which may continue in the next push) and before
-/// anything non-ASCII.
-fn skip_plain_ascii(bytes: &[u8], mut at: usize, mut gap: Option<(u32, u32)>) -> (usize, Option<(u32, u32)>) {
+/// before the last token (which may continue in the next push).
+fn skip_plain(text: &str, mut at: usize, mut gap: Option<(u32, u32)>) -> (usize, Option<(u32, u32)>) {
+    let bytes = text.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'$' || b == b'@';
     let len = bytes.len();
     while at < len {
-        let first = bytes[at];
-        if first >= 0x80 {
-            break;
-        }
-        let word = is_word(first);
-        let mut has_l33t = is_l33t(first);
+        let first = char_at(text, at);
+        let word = is_sq_word(first);
+        let mut has_l33t = first.is_ascii() && is_l33t(first as u8);
         let mut has_letter = first.is_ascii_alphabetic();
-        let mut j = at + 1;
-        while j < len && bytes[j] < 0x80 && is_word(bytes[j]) == word {
-            has_l33t |= is_l33t(bytes[j]);
-            has_letter |= bytes[j].is_ascii_alphabetic();
-            j += 1;
+        let mut j = at + first.len_utf8();
+        let mut n = 1usize;
+        while j < len {
+            let b = bytes[j];
+            if b < 0x80 {
+                if is_word(b) != word {
+                    break;
+                }
+                has_l33t |= is_l33t(b);
+                has_letter |= b.is_ascii_alphabetic();
+                j += 1;
+            } else {
+                let c = char_at(text, j);
+                if is_sq_word(c) != word {
+                    break;
+                }
+                j += c.len_utf8();
+            }
+            n += 1;
         }
-        if j == len || bytes[j] >= 0x80 || (word && (j - at == 1 || (has_l33t && has_letter))) {
+        if j == len || (word && (n == 1 || (has_l33t && has_letter))) {
             break;
         }
         gap = if word { None } else { Some((at as u32, j as u32)) };
@@ -1122,7 +1185,7 @@ fn is_separator(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '_' | '*' | '/' | '|' | '+' | '~' | ':' | '·' | '•' | '‧' | '∙' | '⋅' | '‐')
 }
 
-fn gap_key(main: &Form, gap: Option<(u32, u32)>) -> Option<GapKey> {
+fn gap_key(main: &Form, wide: &[u32], gap: Option<(u32, u32)>) -> Option<GapKey> {
     let (s, e) = gap?;
     if s == 0 || e as usize >= main.text.len() {
         return None;
@@ -1135,13 +1198,12 @@ fn gap_key(main: &Form, gap: Option<(u32, u32)>) -> Option<GapKey> {
             return None;
         }
     }
-    let before = main.orig_of(s as usize - 1).1;
-    let after = main.orig_of(e as usize).0;
-    Some(GapKey { start: s, end: e, dist: after.saturating_sub(before) })
+    let i = wide.partition_point(|&w| w < s);
+    Some(GapKey { start: s, end: e, wide: wide.get(i).is_some_and(|&w| w < e) })
 }
 
 fn same_gap(main: &Form, a: GapKey, b: GapKey) -> bool {
-    a.dist == b.dist && main.text[a.start as usize..a.end as usize] == main.text[b.start as usize..b.end as usize]
+    a.wide == b.wide && main.text[a.start as usize..a.end as usize] == main.text[b.start as usize..b.end as usize]
 }
 
 fn emit_as_is(main: &Form, sq: &mut Form, st: &Squeeze, range: Range<u32>) {
@@ -1176,13 +1238,13 @@ fn emit_folded(main: &Form, sq: &mut Form, range: Range<u32>, skip_gaps: bool) {
     }
 }
 
-fn squeeze_token(main: &Form, sq: &mut Form, st: &mut Squeeze, tok: Token) {
+fn squeeze_token(main: &Form, wide: &[u32], sq: &mut Form, st: &mut Squeeze, tok: Token) {
     if !tok.word {
         st.gap = Some((tok.start, tok.end));
         return;
     }
     let gap = st.gap.take();
-    let key = if tok.single { gap_key(main, gap) } else { None };
+    let key = if tok.single { gap_key(main, wide, gap) } else { None };
     let gap_range = gap.map(|(s, e)| s..e);
     match st.run {
         Run::Active { key: k } => {
@@ -1325,25 +1387,46 @@ fn segment_start(c: char) -> Option<bool> {
     }
     match is_nfkc_quick(std::iter::once(c)) {
         IsNormalized::Yes => Some(true),
-        IsNormalized::No => Some(false),
+        // A char with a mapping is a boundary only when its decomposition
+        // starts with a starter that cannot compose backwards (not U+0F73,
+        // whose decomposition is two vowel signs, nor U+314F, which maps
+        // to a Hangul vowel jamo).
+        IsNormalized::No => {
+            let first = std::iter::once(c).nfkd().next().unwrap_or(c);
+            (canonical_combining_class(first) == 0 && is_nfkc_quick(std::iter::once(first)) == IsNormalized::Yes)
+                .then_some(false)
+        }
         IsNormalized::Maybe => None,
     }
 }
 
 /// Common characters known to be visible NFKC starters with no mapping (a
 /// shortcut past two table lookups; a test checks every one).
-fn is_stable_starter(c: char) -> bool {
-    matches!(c as u32,
-        0x00C0..=0x00FF
-        | 0x0410..=0x044F
+#[inline]
+pub(crate) fn is_stable_starter(c: char) -> bool {
+    let u = c as u32;
+    if u < 0x00C0 {
+        return false;
+    }
+    if u >= 0x3000 {
+        return matches!(u, 0x3001..=0x3002 | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3 | 0x1F300..=0x1FAFF);
+    }
+    matches!(u,
+        0x00C0..=0x0131
+        | 0x0134..=0x013E
+        | 0x0141..=0x0148
+        | 0x014A..=0x017E
+        | 0x0388..=0x03CE
+        | 0x0400..=0x0482
+        | 0x048A..=0x04FF
+        | 0x0531..=0x0556
+        | 0x0561..=0x0586
         | 0x05D0..=0x05EA
         | 0x0621..=0x063A
         | 0x0641..=0x064A
-        | 0x3041..=0x3096
-        | 0x30A1..=0x30FA
-        | 0x4E00..=0x9FFF
-        | 0xAC00..=0xD7A3
-        | 0x1F300..=0x1FAFF
+        | 0x0905..=0x0939
+        | 0x0E01..=0x0E30
+        | 0x2190..=0x21FF
     )
 }
 
@@ -1599,6 +1682,9 @@ mod tests {
         // A word that starts with look-alikes and turns out to be Russian is
         // re-emitted unfolded.
         assert_eq!(view("сердце").as_str(), "сердце");
+        // One-letter words fold only after a Latin word.
+        assert_eq!(view("у меня болит").as_str(), "у меня болит");
+        assert_eq!(view("please І want to die").as_str(), "please i want to die");
         // Micro stays micro.
         assert_eq!(view("500 μg").as_str(), "500 μg");
         // Case does not change the decision for non-Latin words.
@@ -1634,7 +1720,12 @@ mod tests {
             } else {
                 match is_nfkc_quick(std::iter::once(c)) {
                     IsNormalized::Yes => Some(true),
-                    IsNormalized::No => Some(false),
+                    IsNormalized::No => {
+                        let d: Vec<char> = std::iter::once(c).nfkd().collect();
+                        (canonical_combining_class(d[0]) == 0
+                            && is_nfkc_quick(std::iter::once(d[0])) == IsNormalized::Yes)
+                            .then_some(false)
+                    }
                     IsNormalized::Maybe => None,
                 }
             };
@@ -1698,6 +1789,10 @@ mod tests {
         assert_eq!(squeezed("c-h-e-s-t p-a-i-n").as_deref(), Some("chest pain"));
         assert_eq!(squeezed("i g n o r e  p r e v i o u s").as_deref(), Some("ignore previous"));
         assert_eq!(squeezed("I want to d i e").as_deref(), Some("i want to die"));
+        // Lines of single letters are a run; a blank line ends it.
+        assert_eq!(squeezed("i\ng\nn\no\nr\ne\n\nall").as_deref(), Some("ignore all"));
+        // Invisible characters around the gaps change nothing.
+        assert_eq!(squeezed("i \u{200B}g n\u{200B} o r e  a l l").as_deref(), Some("ignore all"));
         let s = "ｃ ｈ ｅ ｓ ｔ";
         let v = view(s);
         let sq = v.squeezed().unwrap();
@@ -1784,6 +1879,17 @@ mod tests {
                 assert_eq!(v.hidden_spans(), whole.hidden_spans());
             }
         }
+    }
+
+    #[test]
+    fn chars_that_decompose_to_non_starters_do_not_start_segments() {
+        // U+0F73 decomposes to two vowel signs: the acute after it still
+        // composes with the `a` before it, as in whole-text NFKC.
+        let s = "a\u{0F73}\u{0301}";
+        assert_eq!(view(s).as_str(), s.nfkc().collect::<String>());
+        // U+314F maps to a Hangul vowel jamo, which composes with the
+        // leading consonant.
+        assert_eq!(view("\u{1100}\u{314F}").as_str(), "가");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod diagnosis;
 pub mod disclaimer;
 pub mod high_risk;
 pub mod injection;
+pub mod sanitizer;
 
 use crate::check::Check;
 use crate::error::BuildError;
@@ -30,6 +31,7 @@ pub(crate) fn build_pipeline(policy: &Policy) -> Result<Vec<Box<dyn Check>>, Bui
 /// Builds one built-in check from its policy section.
 fn build_check(policy: &Policy, id: &str, field: &str) -> Result<Box<dyn Check>, BuildError> {
     match id {
+        "sanitizer" => Ok(Box::new(sanitizer::Sanitizer::new(&policy.sanitizer)?)),
         "injection" => Ok(Box::new(injection::Injection::new(&policy.injection)?)),
         "high_risk" => Ok(Box::new(high_risk::HighRisk::new(&policy.high_risk)?)),
         "diagnosis" => Ok(Box::new(diagnosis::Diagnosis::from_policy(policy)?)),

@@ -119,6 +119,7 @@ use crate::checks::diagnosis::DiagnosisConfig;
 use crate::checks::disclaimer::DisclaimerConfig;
 use crate::checks::high_risk::HighRiskConfig;
 use crate::checks::injection::InjectionConfig;
+use crate::checks::sanitizer::SanitizerConfig;
 use crate::error::{BuildError, PolicyError};
 use crate::guardrail::Limits;
 use crate::locale::{Locale, LocaleConfig};
@@ -157,6 +158,7 @@ pub struct PipelineConfig {
 /// | `limits` | [`Limits::default`] |
 /// | `pipeline` | no checks |
 /// | `audit` | [`AuditConfig::default`]: keep no text, no fsync |
+/// | `sanitizer` | [`SanitizerConfig::default`] |
 /// | `locales` | required: at least the active locale |
 /// | `diagnosis` | [`DiagnosisConfig::default`] |
 /// | `disclaimer` | [`DisclaimerConfig::default`] |
@@ -180,6 +182,9 @@ pub struct Policy {
     /// What audit records keep (`[audit]`).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The `sanitizer` check.
+    #[serde(default)]
+    pub sanitizer: SanitizerConfig,
     /// Emergency numbers and messages per locale.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleConfig>,

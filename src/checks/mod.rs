@@ -9,9 +9,9 @@
 //! | `diagnosis` | response | blocks or rewrites diagnosis, dismissal, dosing, advice against care |
 //! | `disclaimer` | response, always last | adds the operator's disclaimer and the emergency notice |
 
-pub mod high_risk;
 pub mod diagnosis;
 pub mod disclaimer;
+pub mod high_risk;
 
 use crate::check::Check;
 use crate::error::BuildError;

@@ -3,7 +3,7 @@
 //!
 //! Everything here runs once, when the check is built.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use crate::error::BuildError;
 use crate::normalize::View;
 use crate::verdict::Severity;
 
-use super::config::{CompoundConfig, HighRiskConfig, ResolvedCaps, RuleConfig, RuleSeverity};
+use super::config::{CompoundConfig, HighRiskConfig, ResolvedCaps, RuleConfig, RuleSeverity, Scope};
 use super::context::ContextLexicon;
 use super::phrases::{Meaning, NumberRanges, PhraseSet, PhraseSetBuilder};
 
@@ -75,6 +75,10 @@ pub(crate) struct Rule {
     pub(crate) cat: u16,
     pub(crate) severity: RuleSeverity,
     pub(crate) sources: Vec<String>,
+    /// Context caps (rule override, else category, else defaults).
+    pub(crate) caps: ResolvedCaps,
+    /// Member of a sentence-scoped compound.
+    pub(crate) in_sentence_compound: bool,
 }
 
 /// A compiled compound rule.
@@ -86,13 +90,14 @@ pub(crate) struct Compound {
     pub(crate) require: Vec<Vec<u32>>,
     pub(crate) optional: Vec<Vec<u32>>,
     pub(crate) min_optional: usize,
+    pub(crate) scope: Scope,
+    pub(crate) caps: ResolvedCaps,
 }
 
-/// A category and its context caps.
+/// A category.
 #[derive(Debug, Clone)]
 pub(crate) struct Category {
     pub(crate) name: Arc<str>,
-    pub(crate) caps: ResolvedCaps,
 }
 
 /// The compiled lexicon.
@@ -103,6 +108,8 @@ pub(crate) struct Lexicon {
     pub(crate) categories: Vec<Category>,
     pub(crate) phrases: PhraseSet,
     pub(crate) context: Option<PhraseSet>,
+    /// Some compound is sentence-scoped.
+    pub(crate) has_sentence_compounds: bool,
 }
 
 /// Parses a lexicon file; `field` names it in errors.
@@ -423,13 +430,21 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         }
         disabled.insert(id);
     }
+    // Built-in overrides whose rule is not loaded (builtin_rules = false)
+    // are unused; any other unknown id is an error.
+    let builtin_overrides = super::config::ContextConfig::default().rules;
+    for id in config.context.rules.keys() {
+        if !seen.contains_key(id.as_str()) && !builtin_overrides.contains_key(id) {
+            return Err(BuildError::new(format!("high_risk.context.rules.{id}"), format!("unknown rule id `{id}`")));
+        }
+    }
 
     let mut categories: Vec<Category> = Vec::new();
     let mut cat_index = |name: &str| -> u16 {
         if let Some(i) = categories.iter().position(|c| &*c.name == name) {
             return i as u16;
         }
-        categories.push(Category { name: name.into(), caps: config.context.resolve(name) });
+        categories.push(Category { name: name.into() });
         (categories.len() - 1) as u16
     };
 
@@ -448,7 +463,14 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         let number = number_ranges(field, &r.number)?;
         let tag = rules.len() as u32;
         let cat = cat_index(category);
-        rules.push(Rule { id: r.id.as_str().into(), cat, severity: r.severity, sources: r.sources.clone() });
+        rules.push(Rule {
+            id: r.id.as_str().into(),
+            cat,
+            severity: r.severity,
+            sources: r.sources.clone(),
+            caps: config.context.resolve(category, &r.id),
+            in_sentence_compound: false,
+        });
         rule_ids.insert(&r.id, tag);
         let entries = r
             .phrases
@@ -482,7 +504,11 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
                 for v in spelled {
                     builder.add(
                         v,
-                        Meaning { tag, boundary: r.boundary, number, rescan: r.severity == RuleSeverity::Exclude },
+                        Meaning {
+                            number,
+                            rescan: r.severity == RuleSeverity::Exclude,
+                            ..Meaning::whole(tag, r.boundary)
+                        },
                     );
                 }
             }
@@ -547,7 +573,21 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
             ));
         }
         let cat = cat_index(category);
-        compounds.push(Compound { id: c.id.as_str().into(), cat, severity, require, optional, min_optional });
+        if c.scope == Scope::Sentence {
+            for &r in require.iter().chain(&optional).flatten() {
+                rules[r as usize].in_sentence_compound = true;
+            }
+        }
+        compounds.push(Compound {
+            id: c.id.as_str().into(),
+            cat,
+            severity,
+            require,
+            optional,
+            min_optional,
+            scope: c.scope,
+            caps: config.context.resolve(category, &c.id),
+        });
     }
 
     // Red flags that are negated function ("not breathing", "hasn't moved")
@@ -565,17 +605,39 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         })
         .cloned()
         .collect();
-    // A contained phrase lends its meaning to a longer one only across
-    // categories: within a category the longer phrase is a deliberate
-    // refinement ("had a stroke" is history, "stroke of luck" an idiom).
-    builder.propagate_sub_phrases(|existing, m| {
+    // A contained phrase lends its meaning to a longer one across
+    // categories; within a category the longer phrase is a deliberate
+    // refinement ("had a stroke" is history, "stroke of luck" an idiom),
+    // unless the longer phrase is only a compound signal: a signal must not
+    // hide a finding of its own category. A phrase that begins an exclusion
+    // of its category ("end it" in "end it with him") is not lent inside a
+    // signal, where the exclusion could no longer mask it.
+    let mut excluded_starts: HashSet<(u16, &str)> = HashSet::new();
+    for (p, ms) in builder.phrases().iter().zip(builder.meanings()) {
+        for m in ms.iter().filter(|m| rules[m.tag as usize].severity == RuleSeverity::Exclude) {
+            let cat = rules[m.tag as usize].cat;
+            excluded_starts.insert((cat, p.as_str()));
+            for (i, _) in p.match_indices(' ') {
+                excluded_starts.insert((cat, &p[..i]));
+            }
+        }
+    }
+    let lend = |existing: &[Meaning], m: &Meaning, sub: &str| {
         let plain = |m: &Meaning| !m.rescan && m.number.is_none();
         let cat = rules[m.tag as usize].cat;
-        plain(m) && existing.iter().all(|e| plain(e) && rules[e.tag as usize].cat != cat)
-    });
+        let signal = |e: &Meaning| rules[e.tag as usize].severity == RuleSeverity::Signal;
+        plain(m)
+            && existing.iter().all(|e| {
+                plain(e) && (rules[e.tag as usize].cat != cat || (signal(e) && !excluded_starts.contains(&(cat, sub))))
+            })
+    };
+    // Only the tables are borrowed by `lend`; the builder is changed after.
+    let additions = builder.sub_phrase_meanings(lend);
+    builder.add_meanings(additions);
     let phrases = builder.build("high_risk")?;
     let context = context.compile(&sets, "high_risk", &extra_pseudo)?;
-    Ok(Lexicon { rules, compounds, categories, phrases, context })
+    let has_sentence_compounds = compounds.iter().any(|c| c.scope == Scope::Sentence);
+    Ok(Lexicon { rules, compounds, categories, phrases, context, has_sentence_compounds })
 }
 
 /// The number ranges of a rule, checked.

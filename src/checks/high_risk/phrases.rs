@@ -40,6 +40,19 @@ pub(crate) struct Meaning {
     /// still found (used by exclusions, which mask only their own
     /// category).
     pub(crate) rescan: bool,
+    /// For a meaning lent by a shorter phrase contained in this one
+    /// ([`PhraseSetBuilder::sub_phrase_meanings`]): where that phrase
+    /// starts in this one and its length, so the match reports the
+    /// contained phrase's own span. `len == 0`: the whole phrase.
+    pub(crate) at: u16,
+    pub(crate) len: u16,
+}
+
+impl Meaning {
+    /// A meaning of the whole phrase.
+    pub(crate) fn whole(tag: u32, boundary: Boundary) -> Meaning {
+        Meaning { tag, boundary, number: None, rescan: false, at: 0, len: 0 }
+    }
 }
 
 /// Up to four inclusive integer ranges.
@@ -92,13 +105,19 @@ impl PhraseSetBuilder {
         self.phrases.len()
     }
 
-    /// Gives every phrase the meanings of the shorter phrases it contains
-    /// on word boundaries ("terrible headache" also means "headache"), so
+    /// The meanings each phrase should take from the shorter phrases it
+    /// contains on word boundaries ("terrible headache" also means "headache"), so
     /// that leftmost-longest matching never hides a rule behind a longer
-    /// phrase of another rule. `allow(existing, candidate)` decides whether a
+    /// phrase of another rule. A lent meaning keeps the contained phrase's
+    /// position, so its match is reported (and its context judged) where the
+    /// contained phrase is. `allow(existing, candidate)` decides whether a
     /// contained phrase's meaning is added to a phrase that already has
-    /// `existing` meanings.
-    pub(crate) fn propagate_sub_phrases(&mut self, allow: impl Fn(&[Meaning], &Meaning) -> bool) {
+    /// `existing` meanings; `sub` is the contained phrase. Returns the
+    /// additions (phrase id, lent meaning), for [`add_meanings`](Self::add_meanings).
+    pub(crate) fn sub_phrase_meanings(
+        &self,
+        allow: impl Fn(&[Meaning], &Meaning, &str) -> bool,
+    ) -> Vec<(u32, Meaning)> {
         let mut additions: Vec<(u32, Meaning)> = Vec::new();
         for (id, p) in self.phrases.iter().enumerate() {
             let starts: Vec<usize> = std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).collect();
@@ -110,20 +129,36 @@ impl PhraseSetBuilder {
                     }
                     if let Some(&q) = self.index.get(&p[a..b]) {
                         for m in &self.meanings[q as usize] {
-                            if !self.meanings[id].contains(m) && allow(&self.meanings[id], m) {
-                                additions.push((id as u32, *m));
+                            // A meaning lent to `q` itself is lent on with
+                            // its position shifted.
+                            let (at, len) = if m.len == 0 { (a, b - a) } else { (a + m.at as usize, m.len as usize) };
+                            let (Ok(at), Ok(len)) = (u16::try_from(at), u16::try_from(len)) else { continue };
+                            let lent = Meaning { at, len, ..*m };
+                            let known = self.meanings[id].iter().any(|e| e.tag == m.tag && e.boundary == m.boundary);
+                            if !known && allow(&self.meanings[id], m, &p[a..b]) {
+                                additions.push((id as u32, lent));
                             }
                         }
                     }
                 }
             }
         }
+        additions
+    }
+
+    /// Adds meanings found by [`sub_phrase_meanings`](Self::sub_phrase_meanings).
+    pub(crate) fn add_meanings(&mut self, additions: Vec<(u32, Meaning)>) {
         for (id, m) in additions {
             let list = &mut self.meanings[id as usize];
-            if !list.contains(&m) {
+            if !list.iter().any(|e| e.tag == m.tag && e.boundary == m.boundary) {
                 list.push(m);
             }
         }
+    }
+
+    /// The meanings of each phrase, in phrase order.
+    pub(crate) fn meanings(&self) -> &[Vec<Meaning>] {
+        &self.meanings
     }
 
     /// Compiles the automaton and the tables.
@@ -232,10 +267,17 @@ impl PhraseSet {
                             on(meaning.tag, s, num_end);
                             accepted = Some(accepted.map_or(num_end, |a: usize| a.max(num_end)));
                         }
-                    } else if boundary_ok(bytes, s, end, meaning.boundary) {
-                        on(meaning.tag, s, end);
-                        accepted = Some(accepted.map_or(end, |a: usize| a.max(end)));
-                        rescan |= meaning.rescan;
+                    } else {
+                        let (ms, me) = if meaning.len == 0 {
+                            (s, end)
+                        } else {
+                            (s + meaning.at as usize, s + meaning.at as usize + meaning.len as usize)
+                        };
+                        if boundary_ok(bytes, ms, me.min(bytes.len()), meaning.boundary) {
+                            on(meaning.tag, ms, me.min(bytes.len()));
+                            accepted = Some(accepted.map_or(end, |a: usize| a.max(end)));
+                            rescan |= meaning.rescan;
+                        }
                     }
                 }
                 if accepted.is_some() {
@@ -299,7 +341,7 @@ mod tests {
     fn set(phrases: &[(&str, Boundary)]) -> PhraseSet {
         let mut b = PhraseSetBuilder::default();
         for (i, (p, bd)) in phrases.iter().enumerate() {
-            b.add(p.to_string(), Meaning { tag: i as u32, boundary: *bd, number: None, rescan: false });
+            b.add(p.to_string(), Meaning::whole(i as u32, *bd));
         }
         b.build("t").unwrap()
     }
@@ -332,7 +374,7 @@ mod tests {
     fn numbers_after_a_phrase_must_be_in_range() {
         let mut b = PhraseSetBuilder::default();
         let nr = NumberRanges { ranges: [(10, 39), (0, 0), (0, 0), (0, 0)], len: 1 };
-        b.add("sugar is".into(), Meaning { tag: 7, boundary: Boundary::Word, number: Some(nr), rescan: false });
+        b.add("sugar is".into(), Meaning { number: Some(nr), ..Meaning::whole(7, Boundary::Word) });
         let s = b.build("t").unwrap();
         assert_eq!(hits(&s, "my sugar is 38 now"), [(7, 3, 14)]);
         assert_eq!(hits(&s, "sugar is 38.5"), [(7, 0, 11)]);

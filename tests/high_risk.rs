@@ -508,3 +508,14 @@ fn self_harm_case_set_escalates_warning_signs_and_spares_near_misses() {
     assert!(ok * 100 >= n * 95, "self-harm recall below 95%:\n{}", missed.join("\n"));
     assert!(wrong.is_empty(), "near-misses:\n{}", wrong.join("\n"));
 }
+
+/// A second set written after the lexicon had settled (13/40 before the
+/// fixes it prompted): kept as a regression floor; the two misses left are
+/// documented in `high_risk_NOTES.md`.
+#[test]
+fn fresh_self_harm_set_keeps_its_floor() {
+    let (ok, n, missed, wrong) =
+        run_self_harm_set("self_harm_fresh", include_str!("../testdata/high_risk/self_harm_fresh.jsonl"));
+    assert!(ok * 100 >= n * 95, "fresh self-harm recall below 95%:\n{}", missed.join("\n"));
+    assert!(wrong.is_empty(), "near-misses:\n{}", wrong.join("\n"));
+}

@@ -145,6 +145,9 @@ struct HighRiskScratch {
     sentence_stamp: u32,
     /// Per compound: the strongest firing of a sentence-scoped compound.
     sentence_best: Vec<Option<Report>>,
+    /// Per rule: the epoch stamp of the run where it matched (for the
+    /// quick compound test).
+    present: Vec<u32>,
     best: Vec<Best>,
     touched: Vec<u32>,
     reports: Vec<Report>,
@@ -249,7 +252,7 @@ impl HighRisk {
         }
         // Only signals matched and no compound could fire: nothing to report.
         let reportable = s.hits.iter().any(|h| rules[h.rule as usize].severity.reported().is_some());
-        if !reportable && !self.any_compound_possible(&s.hits) {
+        if !reportable && !self.any_compound_possible(s) {
             return Ok(());
         }
 
@@ -290,7 +293,9 @@ impl HighRisk {
             if lex.has_sentence_compounds {
                 s.judged.push((j, span));
             }
-            if !j.negated {
+            // A warning sign that follows a denial: a reported rule that is
+            // not negated (compound signals are not signs on their own).
+            if !j.negated && rule.severity.reported().is_some() {
                 let last = &mut s.last_affirmed[rule.cat as usize];
                 *last = (*last).max(span.start as u32 + 1);
             }
@@ -388,11 +393,28 @@ impl HighRisk {
     }
 
     /// Whether some compound has every required group matched (ignoring
-    /// context): the cheap test before judging context for signals.
-    fn any_compound_possible(&self, hits: &[Hit]) -> bool {
-        let has = |group: &Vec<u32>| group.iter().any(|r| hits.iter().any(|h| h.rule == *r));
-        self.lex
-            .compounds
+    /// context): the cheap test before judging context for signals. Marks
+    /// the rules present in `s.present` (stamped with `s.epoch + 1`, the
+    /// epoch the run is about to use), so the cost is one pass over the hits
+    /// plus one over the compounds' members.
+    fn any_compound_possible(&self, s: &mut HighRiskScratch) -> bool {
+        let lex = &*self.lex;
+        if lex.compounds.is_empty() {
+            return false;
+        }
+        if s.present.len() < lex.rules.len() {
+            s.present.resize(lex.rules.len(), 0);
+        }
+        let stamp = s.epoch.wrapping_add(1).max(1);
+        if stamp == 1 {
+            s.present.iter_mut().for_each(|p| *p = 0);
+        }
+        for h in &s.hits {
+            s.present[h.rule as usize] = stamp;
+        }
+        let present = &s.present;
+        let has = |group: &Vec<u32>| group.iter().any(|&r| present[r as usize] == stamp);
+        lex.compounds
             .iter()
             .any(|c| c.require.iter().all(has) && c.optional.iter().filter(|g| has(g)).count() >= c.min_optional)
     }

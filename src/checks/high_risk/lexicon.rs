@@ -481,6 +481,11 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         for (path, entry, is_pattern) in entries {
             let base = if is_pattern {
                 expand_normalised(entry, &sets, &path)?
+            } else if entry.contains(['{', '}']) {
+                return Err(BuildError::new(
+                    path,
+                    "a literal phrase cannot hold `{` or `}` (templates go in `patterns`)",
+                ));
             } else {
                 let n = normalise(entry);
                 if n.is_empty() {
@@ -611,25 +616,44 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     // unless the longer phrase is only a compound signal: a signal must not
     // hide a finding of its own category. A phrase that begins an exclusion
     // of its category ("end it" in "end it with him") is not lent inside a
-    // signal, where the exclusion could no longer mask it.
+    // signal, where the exclusion could no longer mask it; nor is a phrase
+    // that an exclusion of its category inside the longer phrase covers
+    // ("bleed out" in "how long it takes to bleed out", where "takes to
+    // bleed out" is excluded).
     let mut excluded_starts: HashSet<(u16, &str)> = HashSet::new();
+    let mut exclusions: HashSet<(u16, &str)> = HashSet::new();
     for (p, ms) in builder.phrases().iter().zip(builder.meanings()) {
         for m in ms.iter().filter(|m| rules[m.tag as usize].severity == RuleSeverity::Exclude) {
             let cat = rules[m.tag as usize].cat;
+            exclusions.insert((cat, p.as_str()));
             excluded_starts.insert((cat, p.as_str()));
             for (i, _) in p.match_indices(' ') {
                 excluded_starts.insert((cat, &p[..i]));
             }
         }
     }
-    let lend = |existing: &[Meaning], m: &Meaning, sub: &str| {
+    // Whether an exclusion of `cat` lies inside `p` over position `a` (it
+    // would have masked the contained phrase starting there).
+    let masked_inside = |cat: u16, p: &str, a: usize| {
+        let starts = std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).filter(|&s| s <= a);
+        starts.into_iter().any(|s| {
+            p.match_indices(' ')
+                .map(|(i, _)| i)
+                .chain(std::iter::once(p.len()))
+                .filter(|&e| e > a)
+                .any(|e| exclusions.contains(&(cat, &p[s..e])))
+        })
+    };
+    let lend = |existing: &[Meaning], m: &Meaning, p: &str, a: usize, b: usize| {
         let plain = |m: &Meaning| !m.rescan && m.number.is_none();
         let cat = rules[m.tag as usize].cat;
         let signal = |e: &Meaning| rules[e.tag as usize].severity == RuleSeverity::Signal;
+        let sub = &p[a..b];
         plain(m)
             && existing.iter().all(|e| {
                 plain(e) && (rules[e.tag as usize].cat != cat || (signal(e) && !excluded_starts.contains(&(cat, sub))))
             })
+            && !masked_inside(cat, p, a)
     };
     // Only the tables are borrowed by `lend`; the builder is changed after.
     let additions = builder.sub_phrase_meanings(lend);

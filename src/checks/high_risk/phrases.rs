@@ -112,11 +112,12 @@ impl PhraseSetBuilder {
     /// position, so its match is reported (and its context judged) where the
     /// contained phrase is. `allow(existing, candidate)` decides whether a
     /// contained phrase's meaning is added to a phrase that already has
-    /// `existing` meanings; `sub` is the contained phrase. Returns the
+    /// `existing` meanings; `(p, a, b)` is the longer phrase and where the
+    /// contained one sits in it. Returns the
     /// additions (phrase id, lent meaning), for [`add_meanings`](Self::add_meanings).
     pub(crate) fn sub_phrase_meanings(
         &self,
-        allow: impl Fn(&[Meaning], &Meaning, &str) -> bool,
+        allow: impl Fn(&[Meaning], &Meaning, &str, usize, usize) -> bool,
     ) -> Vec<(u32, Meaning)> {
         let mut additions: Vec<(u32, Meaning)> = Vec::new();
         for (id, p) in self.phrases.iter().enumerate() {
@@ -135,7 +136,7 @@ impl PhraseSetBuilder {
                             let (Ok(at), Ok(len)) = (u16::try_from(at), u16::try_from(len)) else { continue };
                             let lent = Meaning { at, len, ..*m };
                             let known = self.meanings[id].iter().any(|e| e.tag == m.tag && e.boundary == m.boundary);
-                            if !known && allow(&self.meanings[id], m, &p[a..b]) {
+                            if !known && allow(&self.meanings[id], m, p, a, b) {
                                 additions.push((id as u32, lent));
                             }
                         }

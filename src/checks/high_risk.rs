@@ -187,7 +187,8 @@ impl HighRisk {
     /// The distinct normalised phrases of the automaton (after expansion and
     /// variants), in pattern order.
     pub fn phrases(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.lex.phrases.phrases().iter().map(String::as_str)
+        let set = &self.lex.phrases;
+        (0..set.len()).map(move |i| set.phrase(i))
     }
 
     /// Per rule id, how many phrases of the automaton trigger it (after
@@ -196,7 +197,7 @@ impl HighRisk {
     pub fn phrase_counts(&self) -> Vec<(&str, usize)> {
         let lex = &*self.lex;
         let mut counts = vec![0usize; lex.rules.len()];
-        for id in 0..lex.phrases.phrases().len() {
+        for id in 0..lex.phrases.len() {
             for m in lex.phrases.meanings_of(id) {
                 counts[m.tag as usize] += 1;
             }

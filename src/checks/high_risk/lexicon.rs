@@ -3,7 +3,7 @@
 //!
 //! Everything here runs once, when the check is built.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::verdict::Severity;
 
 use super::config::{CompoundConfig, HighRiskConfig, ResolvedCaps, RuleConfig, RuleSeverity, Scope};
 use super::context::ContextLexicon;
-use super::phrases::{Meaning, NumberRanges, PhraseSet, PhraseSetBuilder};
+use super::phrases::{FastMap, FastSet, Meaning, NumberRanges, PhraseSet, PhraseSetBuilder};
 
 /// The built-in lexicon.
 pub(crate) const BUILTIN_LEXICON: &str = include_str!("../data/high_risk.toml");
@@ -123,6 +123,27 @@ pub(crate) fn parse_file(text: &str, field: &str) -> Result<LexiconFile, BuildEr
     })
 }
 
+/// [`normalise`] of an owned phrase: printable ASCII is lower-cased and its
+/// space runs collapsed in place, without a second allocation.
+pub(crate) fn normalise_owned(mut s: String) -> String {
+    if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return normalise(&s);
+    }
+    s.make_ascii_lowercase();
+    if s.starts_with(' ') || s.ends_with(' ') || s.contains("  ") {
+        // Rare: rebuild with single spaces.
+        let mut out = String::with_capacity(s.len());
+        for w in s.split(' ').filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+        return out;
+    }
+    s
+}
+
 /// Normalises one phrase through the detection view.
 pub(crate) fn normalise(s: &str) -> String {
     // Plain ASCII without control characters: the view is the lower-cased
@@ -228,7 +249,7 @@ pub(crate) fn expand_normalised(pattern: &str, sets: &Sets, field: &str) -> Resu
     let raw = expand(pattern, sets).map_err(|e| BuildError::new(field, e))?;
     let mut out = Vec::with_capacity(raw.len());
     for r in raw {
-        let n = normalise(&r);
+        let n = normalise_owned(r);
         if n.is_empty() {
             return Err(BuildError::new(field, "the phrase is empty after normalisation"));
         }
@@ -237,10 +258,16 @@ pub(crate) fn expand_normalised(pattern: &str, sets: &Sets, field: &str) -> Resu
     Ok(out)
 }
 
-/// Apostrophe and accent variants of a normalised phrase (itself included).
-fn spelling_variants(p: &str, out: &mut Vec<String>) {
+/// Apostrophe and accent variants of a normalised phrase (itself included,
+/// first).
+fn spelling_variants(p: String, out: &mut Vec<String>) {
     let start = out.len();
-    out.push(p.to_string());
+    out.push(p);
+    let p = &out[start];
+    if !p.contains('\'') && p.is_ascii() {
+        return;
+    }
+    let p = p.clone();
     if p.contains('\'') {
         out.push(p.replace('\'', "\u{2019}"));
         out.push(p.replace('\'', ""));
@@ -267,7 +294,7 @@ fn spelling_variants(p: &str, out: &mut Vec<String>) {
 }
 
 /// Misspelling variants of `p`: one word replaced at a time.
-fn typo_variants(p: &str, typos: &HashMap<String, Vec<String>>, out: &mut Vec<String>) {
+fn typo_variants(p: &str, typos: &FastMap<String, Vec<String>>, out: &mut Vec<String>) {
     let words: Vec<&str> = p.split(' ').collect();
     for (i, w) in words.iter().enumerate() {
         if let Some(vs) = typos.get(*w) {
@@ -385,7 +412,7 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         }
         context.extend(std::mem::take(&mut src.file.context));
     }
-    let typos: HashMap<String, Vec<String>> =
+    let typos: FastMap<String, Vec<String>> =
         typo_lists.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
 
     // Rules and compounds with their error paths.
@@ -452,6 +479,7 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     let mut rule_ids: HashMap<&str, u32> = HashMap::new();
     let mut builder = PhraseSetBuilder::default();
     let mut variants = Vec::new();
+    let mut spelled = Vec::new();
     for (field, r) in &rule_cfgs {
         let category = category_of(field, &r.id, r.category.as_deref())?;
         if disabled.contains(r.id.as_str()) {
@@ -495,18 +523,18 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
             };
             for p in base {
                 variants.clear();
-                let mut spelled = Vec::new();
-                spelling_variants(&p, &mut spelled);
+                spelled.clear();
                 // Misspellings only for short core phrases (at most
                 // MAX_TYPO_WORDS words): long templated phrases would
                 // multiply the automaton for little recall.
                 if r.typos && !typos.is_empty() && p.split(' ').count() <= MAX_TYPO_WORDS {
                     typo_variants(&p, &typos, &mut variants);
-                    for v in std::mem::take(&mut variants) {
-                        spelling_variants(&v, &mut spelled);
-                    }
                 }
-                for v in spelled {
+                spelling_variants(p, &mut spelled);
+                for v in variants.drain(..) {
+                    spelling_variants(v, &mut spelled);
+                }
+                for v in spelled.drain(..) {
                     builder.add(
                         v,
                         Meaning {
@@ -602,12 +630,11 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     for (i, entry) in context.negation.iter().enumerate() {
         negations.extend(expand_normalised(entry, &sets, &format!("high_risk.context.negation[{i}]"))?);
     }
+    let negations: FastSet<&str> = negations.iter().map(String::as_str).collect();
     let extra_pseudo: Vec<String> = builder
         .phrases()
         .iter()
-        .filter(|p| {
-            negations.iter().any(|n| p.len() > n.len() && p.starts_with(n.as_str()) && p.as_bytes()[n.len()] == b' ')
-        })
+        .filter(|p| p.match_indices(' ').any(|(i, _)| negations.contains(&p[..i])))
         .cloned()
         .collect();
     // A contained phrase lends its meaning to a longer one across
@@ -620,8 +647,8 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     // that an exclusion of its category inside the longer phrase covers
     // ("bleed out" in "how long it takes to bleed out", where "takes to
     // bleed out" is excluded).
-    let mut excluded_starts: HashSet<(u16, &str)> = HashSet::new();
-    let mut exclusions: HashSet<(u16, &str)> = HashSet::new();
+    let mut excluded_starts: FastSet<(u16, &str)> = FastSet::default();
+    let mut exclusions: FastSet<(u16, &str)> = FastSet::default();
     for (p, ms) in builder.phrases().iter().zip(builder.meanings()) {
         for m in ms.iter().filter(|m| rules[m.tag as usize].severity == RuleSeverity::Exclude) {
             let cat = rules[m.tag as usize].cat;
@@ -722,19 +749,20 @@ mod tests {
     #[test]
     fn variants_cover_apostrophes_and_accents() {
         let mut out = Vec::new();
-        spelling_variants("can't breathe", &mut out);
+        spelling_variants("can't breathe".to_string(), &mut out);
         assert_eq!(out, ["can't breathe", "can\u{2019}t breathe", "cant breathe"]);
         out.clear();
-        spelling_variants("cara caída", &mut out);
+        spelling_variants("cara caída".to_string(), &mut out);
         assert_eq!(out, ["cara caída", "cara caida"]);
     }
 
     #[test]
     fn the_ascii_shortcut_equals_the_view() {
-        for p in ["  Can't   BREATHE ", "chest pain", "a  b", "X", "sugar is 38"] {
+        for p in ["  Can't   BREATHE ", "chest pain", "a  b", "X", "sugar is 38", "Caída", "tab\there"] {
             let mut v = View::new();
             v.build(p);
             assert_eq!(normalise(p), v.as_str().trim(), "{p:?}");
+            assert_eq!(normalise_owned(p.to_string()), normalise(p), "{p:?}");
         }
     }
 

@@ -238,6 +238,10 @@ impl PhraseSetBuilder {
         let mut additions: Vec<(u32, Meaning)> = Vec::new();
         let mut starts: Vec<usize> = Vec::new();
         let mut ends: Vec<usize> = Vec::new();
+        // Hashes of the first word of every phrase: a sub-range whose first
+        // word starts no phrase needs no lookups.
+        let first_words: FastSet<u64> =
+            self.phrases.iter().map(|p| hash_str(p.split(' ').next().unwrap_or(p))).collect();
         for (id, p) in self.phrases.iter().enumerate() {
             if !p.contains(' ') {
                 continue;
@@ -259,6 +263,11 @@ impl PhraseSetBuilder {
                         continue;
                     }
                     h = p.as_bytes()[hashed_to..b].iter().fold(h, |h, &c| fnv_step(h, c));
+                    if hashed_to == a && !first_words.contains(&h) {
+                        // `h` is the hash of the first word (the first end
+                        // after `a`): no phrase starts with it.
+                        break;
+                    }
                     hashed_to = b;
                     if a == 0 && b == p.len() {
                         continue;
@@ -347,26 +356,24 @@ impl PhraseSetBuilder {
         }
         let mut prefix_starts = Vec::with_capacity(n + 1);
         let mut prefixes = Vec::new();
-        let mut prefix_hashes: Vec<u64> = Vec::new();
         for p in &self.phrases {
-            prefix_starts.push(prefixes.len() as u32);
+            let first = prefixes.len();
+            prefix_starts.push(first as u32);
             let bytes = p.as_bytes();
-            // The hash of every prefix, in one pass.
-            prefix_hashes.clear();
+            // Hash the prefixes in one pass, look up the possible cuts, then
+            // order the found prefixes longest first.
             let mut h = FNV_OFFSET;
-            prefix_hashes.push(h);
-            for &b in bytes {
+            for (cut, &b) in bytes.iter().enumerate().take(bytes.len().saturating_sub(1)) {
                 h = fnv_step(h, b);
-                prefix_hashes.push(h);
-            }
-            for cut in (1..p.len()).rev() {
-                if !(bytes[cut] == b' ' || loose_len[cut]) || !p.is_char_boundary(cut) {
-                    continue;
-                }
-                if let Some(id) = self.index.get_hashed(&self.phrases, &p[..cut], prefix_hashes[cut]) {
+                let cut = cut + 1;
+                if (bytes[cut] == b' ' || loose_len[cut])
+                    && p.is_char_boundary(cut)
+                    && let Some(id) = self.index.get_hashed(&self.phrases, &p[..cut], h)
+                {
                     prefixes.push(id);
                 }
             }
+            prefixes[first..].reverse();
         }
         prefix_starts.push(prefixes.len() as u32);
         Ok(PhraseSet { ac, text, starts, meaning_starts, meanings, numbers, prefix_starts, prefixes })

@@ -519,3 +519,34 @@ fn fresh_self_harm_set_keeps_its_floor() {
     assert!(ok * 100 >= n * 95, "fresh self-harm recall below 95%:\n{}", missed.join("\n"));
     assert!(wrong.is_empty(), "near-misses:\n{}", wrong.join("\n"));
 }
+
+/// The view folds line breaks to spaces; context scopes and sentence-scoped
+/// compounds still end at them (found through the view's offset map).
+#[test]
+fn line_breaks_end_context_scopes_and_sentence_compounds() {
+    let g = guard();
+    for nl in ["\n", "\r\n", "\u{2028}", " \n\t ", "\n\u{200B}\n"] {
+        // Negation: "no fever" on one line does not negate the next line.
+        let text = format!("no fever{nl}chest pain since an hour");
+        let v = g.check_request(&text);
+        assert_eq!(v.escalation().map(|e| e.category()), Some("cardiac"), "{text:?} {:?}", v.findings());
+        let f = high_risk_findings(&v).find(|f| f.category() == "cardiac").unwrap();
+        assert!(!f.qualifiers().contains(Qualifier::Negated));
+        assert!(text.is_char_boundary(f.span().start) && text.is_char_boundary(f.span().end));
+        // Education: a heading line does not make the next line educational.
+        let text = format!("warning signs of a heart attack{nl}chest pain for an hour");
+        assert!(g.check_request(&text).is_escalated(), "{text:?}");
+        // A sentence-scoped compound does not join two lines.
+        let text = format!("how many tablets are in a pack{nl}is chocolate lethal to dogs");
+        assert!(!g.check_request(&text).is_escalated(), "{text:?}");
+    }
+    // On one line the same words keep their context (the scopes did not just
+    // disappear).
+    assert!(!g.check_request("no fever chest pain since an hour").is_escalated());
+    assert!(!g.check_request("warning signs of a heart attack chest pain for an hour").is_escalated());
+    assert!(g.check_request("how many tablets are in a pack is chocolate lethal to dogs").is_escalated());
+    // The view itself is unchanged: line breaks are spaces in it.
+    let mut view = View::new();
+    view.build("no fever\nchest pain");
+    assert_eq!(view.as_str(), "no fever chest pain");
+}

@@ -418,3 +418,45 @@ fn blocked(markers: &[Marker], bytes: &[u8], a: usize, b: usize, kinds: u16, com
     let first = markers.partition_point(|m| (m.start as usize) < a);
     markers[first..].iter().take_while(|m| (m.end as usize) <= b).any(|m| m.kinds & kinds != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::View;
+
+    fn breaks(text: &str) -> (String, Vec<u32>) {
+        let mut v = View::new();
+        v.build(text);
+        let mut out = Vec::new();
+        line_breaks(text, v.main(), &mut out);
+        (v.as_str().to_string(), out)
+    }
+
+    #[test]
+    fn line_breaks_are_found_through_the_offset_map() {
+        assert_eq!(breaks("a b c"), ("a b c".into(), vec![]));
+        assert_eq!(breaks("ab\ncd ef"), ("ab cd ef".into(), vec![2]));
+        assert_eq!(breaks("ab \r\n cd"), ("ab cd".into(), vec![2]));
+        assert_eq!(breaks("ab\u{2028}cd"), ("ab cd".into(), vec![2]));
+        // An invisible character inside the run does not hide the break.
+        assert_eq!(breaks("ab \u{200B}\ncd"), ("ab cd".into(), vec![2]));
+        // Non-ASCII text before the break shifts the view offsets.
+        let (v, b) = breaks("Ｃａｆé\nno");
+        assert_eq!(v, "café no");
+        assert_eq!(b, vec![v.find(' ').unwrap() as u32]);
+        // Whatever the view keeps of a trailing break, a break is a space.
+        let (v, b) = breaks("ab\n");
+        assert!(b.iter().all(|&i| v.as_bytes()[i as usize] == b' '));
+    }
+
+    #[test]
+    fn sentences_end_at_line_breaks() {
+        let (v, b) = breaks("no fever\nchest pain");
+        let bytes = v.as_bytes();
+        let at = v.find("chest").unwrap();
+        assert_eq!(sentence_start(bytes, &b, at), at);
+        assert_eq!(sentence_end(bytes, &b, 2), 8);
+        assert!(sentence_end_between(bytes, &b, 2, at));
+        assert!(!sentence_end_between(bytes, &[], 2, at));
+    }
+}

@@ -550,3 +550,33 @@ fn line_breaks_end_context_scopes_and_sentence_compounds() {
     view.build("no fever\nchest pain");
     assert_eq!(view.as_str(), "no fever chest pain");
 }
+
+#[test]
+fn sentence_compounds_and_line_breaks_stay_linear_on_adversarial_input() {
+    let g = guard();
+    let unit = "how many of my pills would be lethal\n i wish i died\r\n kill myself. no fever\u{2028}chest pain é ";
+    let build = |n: usize| {
+        let mut s = String::new();
+        while s.len() < n {
+            s.push_str(unit);
+        }
+        s
+    };
+    let (small, big) = (build(8 * 1024), build(60 * 1024));
+    let time = |t: &str| {
+        let s = Instant::now();
+        for _ in 0..3 {
+            let v = g.check_request(t);
+            assert!(v.is_escalated());
+            for f in v.findings() {
+                assert!(t.is_char_boundary(f.span().start) && t.is_char_boundary(f.span().end));
+            }
+        }
+        s.elapsed()
+    };
+    time(&small);
+    let a = time(&small);
+    let b = time(&big);
+    // 7.5x the input: generous noise allowance, far below quadratic (56x).
+    assert!(b < a * 25, "8 KiB {a:?} vs 60 KiB {b:?}");
+}

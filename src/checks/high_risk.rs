@@ -18,14 +18,19 @@
 //! * `signal` rules only feed **compound** rules (BE-FAST: two of face / arm
 //!   / speech signs; chest pain with sweating or arm pain; infection with
 //!   confusion; a young infant with fever; pregnancy with headache or vision
-//!   change);
+//!   change), in the whole message or, for `scope = "sentence"` compounds,
+//!   in one sentence (a quantity and "lethal"; a means and a death goal; a
+//!   wish and "if I died");
 //! * `exclude` rules mask idioms ("stroke of luck", "gave me a heart
 //!   attack").
 //!
 //! Context (negation, hypothetical and educational framing, explicit
 //! history, "went away", third parties) is judged around each match, ConText
-//! style, and attached to the finding as [`Qualifier`]s. It lowers severity
-//! by the caps of [`ContextConfig`]; the built-in caps never drop a red flag
+//! style, inside its sentence (which ends at `.` `!` `?` `;` and at line
+//! breaks of the original text, found through the view's offset map), and
+//! attached to the finding as [`Qualifier`]s. It lowers severity by the caps
+//! of [`ContextConfig`] (default, per category, per rule); the built-in caps
+//! never drop a red flag
 //! to nothing (negated → `advisory`), keep "went away" escalated for stroke,
 //! anaphylaxis and overdose, and keep a third party's present emergency at
 //! full severity. The choices and their reasons are in
@@ -60,10 +65,13 @@
 //! The automaton is a **contiguous NFA with leftmost-longest semantics**
 //! over the lower-cased view (no ASCII case folding: the view is already
 //! lower-cased). Measured on the built-in lexicon (about 23,000 phrases after
-//! expansion; `cargo run --release --example high_risk_automata`, figures in
-//! BENCHMARKS.md): a DFA scans about 1.2–1.35x faster but takes 66–83 MB and
-//! 200–400 ms to build; the contiguous NFA takes about 2.5 MB and 40–80 ms,
-//! and the non-contiguous NFA is about 3x slower. Leftmost-longest gives one match per position, the
+//! expansion at the time; `cargo run --release --example high_risk_automata`,
+//! figures in BENCHMARKS.md): a DFA scans about 1.2–1.35x faster but takes
+//! 66–83 MB and 200–400 ms to build; the contiguous NFA takes about 2.5 MB and
+//! 40–80 ms, and the non-contiguous NFA is about 3x slower. The lexicon is
+//! now about 27,000 phrases; building the check takes about 110 ms, two thirds
+//! of it in the automaton (`cargo run --release --example
+//! high_risk_build_time`). Leftmost-longest gives one match per position, the
 //! longest phrase; a match whose word boundaries fail falls back to the
 //! shorter phrases that are its prefixes at the same position. Clean text
 //! costs one automaton pass and a word-boundary test per raw match; the

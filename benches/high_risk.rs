@@ -9,6 +9,10 @@
 //! * `raw_view/<size>`: the view build alone.
 //! * `check_10k/1KiB`, `raw_aho_corasick_10k/1KiB`: the same with a synthetic
 //!   10,000-phrase lexicon.
+//! * `build/builtin`: building the check with the built-in lexicon
+//!   (`HighRisk::new`: parsing, expansion, variants, tables and both
+//!   automata), beside `raw_aho_corasick_build/builtin`, building the bare
+//!   automaton alone from the same final phrases.
 //!
 //! Run: `cargo bench --bench high_risk -- --warm-up-time 1 --measurement-time 3`
 
@@ -184,6 +188,25 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    group.finish();
+
+    // Building: slow per iteration, so fewer samples.
+    let mut group = c.benchmark_group("high_risk");
+    group.sample_size(10);
+    let config = HighRiskConfig::default();
+    let phrases: Vec<String> = builtin.phrases().map(String::from).collect();
+    group.bench_function("build/builtin", |b| b.iter(|| black_box(HighRisk::new(black_box(&config)).unwrap())));
+    group.bench_function("raw_aho_corasick_build/builtin", |b| {
+        b.iter(|| {
+            black_box(
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(black_box(&phrases))
+                    .unwrap(),
+            )
+        })
+    });
     group.finish();
 }
 

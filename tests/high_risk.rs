@@ -437,3 +437,146 @@ fn red_flags_smuggled_in_tag_characters_escalate_and_are_marked_hidden() {
     let f = high_risk_findings(&v).next().unwrap();
     assert!(f.qualifiers().contains(Qualifier::Hidden), "{:?}", f.qualifiers());
 }
+
+/// One row of `testdata/high_risk/self_harm_cases.jsonl` (also readable by
+/// `medguard eval`: label `suicide_risk` for positives, `benign` for
+/// near-misses).
+#[derive(Deserialize)]
+struct SelfHarmRow {
+    text: String,
+    label: String,
+    family: String,
+    expect: String,
+}
+
+/// Runs the self-harm case sets; returns (positives escalated, positives,
+/// misses as lines, near-misses wrong as lines), printing a per-family table.
+fn run_self_harm_set(name: &str, data: &str) -> (usize, usize, Vec<String>, Vec<String>) {
+    let g = guard();
+    let mut per_family: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let (mut ok_pos, mut n_pos) = (0, 0);
+    let (mut missed, mut wrong) = (Vec::new(), Vec::new());
+    for line in data.lines().filter(|l| !l.trim().is_empty()) {
+        let row: SelfHarmRow = serde_json::from_str(line).unwrap();
+        let case = Case {
+            cat: "suicide_self_harm".into(),
+            kind: if row.label == "benign" { "near_miss".into() } else { "subtle".into() },
+            text: row.text.clone(),
+            expect: row.expect.clone(),
+            severity: None,
+            escalate_as: None,
+            needs: None,
+            note: None,
+        };
+        let result = judge(&g, &case);
+        let e = per_family.entry((row.label.clone(), row.family.clone())).or_default();
+        e.1 += 1;
+        if result.is_ok() {
+            e.0 += 1;
+        }
+        if row.label == "benign" {
+            if let Err(m) = result {
+                wrong.push(m);
+            }
+        } else {
+            n_pos += 1;
+            match result {
+                Ok(()) => ok_pos += 1,
+                Err(m) => missed.push(m),
+            }
+        }
+    }
+    for ((label, family), (ok, n)) in &per_family {
+        eprintln!("{name} {label:13} {family:18} {ok}/{n}");
+    }
+    eprintln!("{name}: positives {ok_pos}/{n_pos}, near-misses wrong {}", wrong.len());
+    for m in missed.iter().chain(&wrong) {
+        eprintln!("{name} MISS {m}");
+    }
+    (ok_pos, n_pos, missed, wrong)
+}
+
+/// Suicide and self-harm phrasings written from the brief's warning signs
+/// (S12) and the C-SSRS ladder (wish to be dead, active thoughts, method,
+/// intent, plan, behaviour), first and third person, with xstest-style
+/// near-misses (idioms, titles, tech, education, history).
+#[test]
+fn self_harm_case_set_escalates_warning_signs_and_spares_near_misses() {
+    let (ok, n, missed, wrong) =
+        run_self_harm_set("self_harm_cases", include_str!("../testdata/high_risk/self_harm_cases.jsonl"));
+    assert!(n >= 60, "at least 60 positives");
+    assert!(ok * 100 >= n * 95, "self-harm recall below 95%:\n{}", missed.join("\n"));
+    assert!(wrong.is_empty(), "near-misses:\n{}", wrong.join("\n"));
+}
+
+/// A second set written after the lexicon had settled (13/40 before the
+/// fixes it prompted): kept as a regression floor; the two misses left are
+/// documented in `high_risk_NOTES.md`.
+#[test]
+fn fresh_self_harm_set_keeps_its_floor() {
+    let (ok, n, missed, wrong) =
+        run_self_harm_set("self_harm_fresh", include_str!("../testdata/high_risk/self_harm_fresh.jsonl"));
+    assert!(ok * 100 >= n * 95, "fresh self-harm recall below 95%:\n{}", missed.join("\n"));
+    assert!(wrong.is_empty(), "near-misses:\n{}", wrong.join("\n"));
+}
+
+/// The view folds line breaks to spaces; context scopes and sentence-scoped
+/// compounds still end at them (found through the view's offset map).
+#[test]
+fn line_breaks_end_context_scopes_and_sentence_compounds() {
+    let g = guard();
+    for nl in ["\n", "\r\n", "\u{2028}", " \n\t ", "\n\u{200B}\n"] {
+        // Negation: "no fever" on one line does not negate the next line.
+        let text = format!("no fever{nl}chest pain since an hour");
+        let v = g.check_request(&text);
+        assert_eq!(v.escalation().map(|e| e.category()), Some("cardiac"), "{text:?} {:?}", v.findings());
+        let f = high_risk_findings(&v).find(|f| f.category() == "cardiac").unwrap();
+        assert!(!f.qualifiers().contains(Qualifier::Negated));
+        assert!(text.is_char_boundary(f.span().start) && text.is_char_boundary(f.span().end));
+        // Education: a heading line does not make the next line educational.
+        let text = format!("warning signs of a heart attack{nl}chest pain for an hour");
+        assert!(g.check_request(&text).is_escalated(), "{text:?}");
+        // A sentence-scoped compound does not join two lines.
+        let text = format!("how many tablets are in a pack{nl}is chocolate lethal to dogs");
+        assert!(!g.check_request(&text).is_escalated(), "{text:?}");
+    }
+    // On one line the same words keep their context (the scopes did not just
+    // disappear).
+    assert!(!g.check_request("no fever chest pain since an hour").is_escalated());
+    assert!(!g.check_request("warning signs of a heart attack chest pain for an hour").is_escalated());
+    assert!(g.check_request("how many tablets are in a pack is chocolate lethal to dogs").is_escalated());
+    // The view itself is unchanged: line breaks are spaces in it.
+    let mut view = View::new();
+    view.build("no fever\nchest pain");
+    assert_eq!(view.as_str(), "no fever chest pain");
+}
+
+#[test]
+fn sentence_compounds_and_line_breaks_stay_linear_on_adversarial_input() {
+    let g = guard();
+    let unit = "how many of my pills would be lethal\n i wish i died\r\n kill myself. no fever\u{2028}chest pain é ";
+    let build = |n: usize| {
+        let mut s = String::new();
+        while s.len() < n {
+            s.push_str(unit);
+        }
+        s
+    };
+    let (small, big) = (build(8 * 1024), build(60 * 1024));
+    let time = |t: &str| {
+        let s = Instant::now();
+        for _ in 0..3 {
+            let v = g.check_request(t);
+            assert!(v.is_escalated());
+            for f in v.findings() {
+                assert!(t.is_char_boundary(f.span().start) && t.is_char_boundary(f.span().end));
+            }
+        }
+        s.elapsed()
+    };
+    time(&small);
+    let a = time(&small);
+    let b = time(&big);
+    // 7.5x the input: generous noise allowance, far below quadratic (56x).
+    assert!(b < a * 25, "8 KiB {a:?} vs 60 KiB {b:?}");
+}

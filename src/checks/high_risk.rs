@@ -18,14 +18,19 @@
 //! * `signal` rules only feed **compound** rules (BE-FAST: two of face / arm
 //!   / speech signs; chest pain with sweating or arm pain; infection with
 //!   confusion; a young infant with fever; pregnancy with headache or vision
-//!   change);
+//!   change), in the whole message or, for `scope = "sentence"` compounds,
+//!   in one sentence (a quantity and "lethal"; a means and a death goal; a
+//!   wish and "if I died");
 //! * `exclude` rules mask idioms ("stroke of luck", "gave me a heart
 //!   attack").
 //!
 //! Context (negation, hypothetical and educational framing, explicit
 //! history, "went away", third parties) is judged around each match, ConText
-//! style, and attached to the finding as [`Qualifier`]s. It lowers severity
-//! by the caps of [`ContextConfig`]; the built-in caps never drop a red flag
+//! style, inside its sentence (which ends at `.` `!` `?` `;` and at line
+//! breaks of the original text, found through the view's offset map), and
+//! attached to the finding as [`Qualifier`]s. It lowers severity by the caps
+//! of [`ContextConfig`] (default, per category, per rule); the built-in caps
+//! never drop a red flag
 //! to nothing (negated → `advisory`), keep "went away" escalated for stroke,
 //! anaphylaxis and overdose, and keep a third party's present emergency at
 //! full severity. The choices and their reasons are in
@@ -60,10 +65,13 @@
 //! The automaton is a **contiguous NFA with leftmost-longest semantics**
 //! over the lower-cased view (no ASCII case folding: the view is already
 //! lower-cased). Measured on the built-in lexicon (about 23,000 phrases after
-//! expansion; `cargo run --release --example high_risk_automata`, figures in
-//! BENCHMARKS.md): a DFA scans about 1.2–1.35x faster but takes 66–83 MB and
-//! 200–400 ms to build; the contiguous NFA takes about 2.5 MB and 40–80 ms,
-//! and the non-contiguous NFA is about 3x slower. Leftmost-longest gives one match per position, the
+//! expansion at the time; `cargo run --release --example high_risk_automata`,
+//! figures in BENCHMARKS.md): a DFA scans about 1.2–1.35x faster but takes
+//! 66–83 MB and 200–400 ms to build; the contiguous NFA takes about 2.5 MB and
+//! 40–80 ms, and the non-contiguous NFA is about 3x slower. The lexicon is
+//! now about 27,000 phrases; building the check takes about 110 ms, two thirds
+//! of it in the automaton (`cargo run --release --example
+//! high_risk_build_time`). Leftmost-longest gives one match per position, the
 //! longest phrase; a match whose word boundaries fail falls back to the
 //! shorter phrases that are its prefixes at the same position. Clean text
 //! costs one automaton pass and a word-boundary test per raw match; the
@@ -78,7 +86,7 @@ mod phrases;
 
 use std::sync::Arc;
 
-pub use config::{Boundary, Caps, CompoundConfig, ContextConfig, HighRiskConfig, RuleConfig, RuleSeverity};
+pub use config::{Boundary, Caps, CompoundConfig, ContextConfig, HighRiskConfig, RuleConfig, RuleSeverity, Scope};
 
 use crate::check::{Check, CheckError, Context, Stage, Stages};
 use crate::error::BuildError;
@@ -134,6 +142,20 @@ struct HighRiskScratch {
     hits: Vec<Hit>,
     /// Context markers of the main and the squeezed form.
     markers: [Vec<Marker>; 2],
+    /// Line breaks of the original text, as positions of each form.
+    breaks: [Vec<u32>; 2],
+    /// Context and original span of each hit (parallel to `hits`), kept
+    /// when the lexicon has sentence-scoped compounds.
+    judged: Vec<(Judgement, Span)>,
+    /// Per rule: the sentence stamp where it was last seen affirmed, with
+    /// its first affirmed occurrence in that sentence.
+    sentence_seen: Vec<(u32, Span, Judgement, bool)>,
+    sentence_stamp: u32,
+    /// Per compound: the strongest firing of a sentence-scoped compound.
+    sentence_best: Vec<Option<Report>>,
+    /// Per rule: the epoch stamp of the run where it matched (for the
+    /// quick compound test).
+    present: Vec<u32>,
     best: Vec<Best>,
     touched: Vec<u32>,
     reports: Vec<Report>,
@@ -173,7 +195,8 @@ impl HighRisk {
     /// The distinct normalised phrases of the automaton (after expansion and
     /// variants), in pattern order.
     pub fn phrases(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.lex.phrases.phrases().iter().map(String::as_str)
+        let set = &self.lex.phrases;
+        (0..set.len()).map(move |i| set.phrase(i))
     }
 
     /// Per rule id, how many phrases of the automaton trigger it (after
@@ -182,7 +205,7 @@ impl HighRisk {
     pub fn phrase_counts(&self) -> Vec<(&str, usize)> {
         let lex = &*self.lex;
         let mut counts = vec![0usize; lex.rules.len()];
-        for id in 0..lex.phrases.phrases().len() {
+        for id in 0..lex.phrases.len() {
             for m in lex.phrases.meanings_of(id) {
                 counts[m.tag as usize] += 1;
             }
@@ -238,17 +261,22 @@ impl HighRisk {
         }
         // Only signals matched and no compound could fire: nothing to report.
         let reportable = s.hits.iter().any(|h| rules[h.rule as usize].severity.reported().is_some());
-        if !reportable && !self.any_compound_possible(&s.hits) {
+        if !reportable && !self.any_compound_possible(s) {
             return Ok(());
         }
 
+        let original = cx.original();
         for (fi, form) in forms.iter().enumerate() {
             s.markers[fi].clear();
-            if let (Some(ctx), Some(form)) = (&lex.context, form)
-                && s.hits.iter().any(|h| usize::from(h.form) == fi)
-            {
+            s.breaks[fi].clear();
+            let Some(form) = form else { continue };
+            if !s.hits.iter().any(|h| usize::from(h.form) == fi) {
+                continue;
+            }
+            if let Some(ctx) = &lex.context {
                 context::find_markers(ctx, form.as_str(), &mut s.markers[fi])?;
             }
+            context::line_breaks(original, form, &mut s.breaks[fi]);
         }
 
         // Strongest occurrence per rule.
@@ -261,15 +289,22 @@ impl HighRisk {
             s.best.resize(rules.len(), Best::default());
         }
         s.touched.clear();
+        s.judged.clear();
         s.last_affirmed.clear();
         s.last_affirmed.resize(lex.categories.len(), 0);
         for h in &s.hits {
-            let Some(form) = forms[usize::from(h.form)] else { continue };
+            let fi = usize::from(h.form);
+            let Some(form) = forms[fi] else { continue };
             let rule = &rules[h.rule as usize];
-            let caps = &lex.categories[rule.cat as usize].caps;
-            let j = context::judge(form.as_str(), &s.markers[usize::from(h.form)], h.start as usize, h.end as usize);
+            let caps = &rule.caps;
+            let j = context::judge(form.as_str(), &s.markers[fi], &s.breaks[fi], h.start as usize, h.end as usize);
             let span = form.span(h.start as usize..h.end as usize);
-            if !j.negated {
+            if lex.has_sentence_compounds {
+                s.judged.push((j, span));
+            }
+            // A warning sign that follows a denial: a reported rule that is
+            // not negated (compound signals are not signs on their own).
+            if !j.negated && rule.severity.reported().is_some() {
                 let last = &mut s.last_affirmed[rule.cat as usize];
                 *last = (*last).max(span.start as u32 + 1);
             }
@@ -290,7 +325,7 @@ impl HighRisk {
         // "A denial suppresses only if no warning sign follows."
         for &r in &s.touched {
             let rule = &rules[r as usize];
-            let caps = &lex.categories[rule.cat as usize].caps;
+            let caps = &rule.caps;
             let b = s.best[r as usize];
             if !(caps.denial_needs_no_later_sign && b.judgement.negated) {
                 continue;
@@ -312,8 +347,15 @@ impl HighRisk {
                 s.reports.push(Report { what: r, span: b.span, judgement: b.judgement, eff, squeezed: b.squeezed });
             }
         }
+        if lex.has_sentence_compounds {
+            self.sentence_compounds(&forms, s);
+        }
         for (ci, c) in lex.compounds.iter().enumerate() {
-            if let Some(rep) = self.compound(c, &s.best, s.epoch) {
+            let rep = match c.scope {
+                Scope::Message => self.compound(c, &s.best, s.epoch),
+                Scope::Sentence => s.sentence_best.get(ci).copied().flatten(),
+            };
+            if let Some(rep) = rep {
                 s.reports.push(Report { what: (rules.len() + ci) as u32, ..rep });
             }
         }
@@ -360,50 +402,155 @@ impl HighRisk {
     }
 
     /// Whether some compound has every required group matched (ignoring
-    /// context): the cheap test before judging context for signals.
-    fn any_compound_possible(&self, hits: &[Hit]) -> bool {
-        let has = |group: &Vec<u32>| group.iter().any(|r| hits.iter().any(|h| h.rule == *r));
-        self.lex
-            .compounds
+    /// context): the cheap test before judging context for signals. Marks
+    /// the rules present in `s.present` (stamped with `s.epoch + 1`, the
+    /// epoch the run is about to use), so the cost is one pass over the hits
+    /// plus one over the compounds' members.
+    fn any_compound_possible(&self, s: &mut HighRiskScratch) -> bool {
+        let lex = &*self.lex;
+        if lex.compounds.is_empty() {
+            return false;
+        }
+        if s.present.len() < lex.rules.len() {
+            s.present.resize(lex.rules.len(), 0);
+        }
+        let stamp = s.epoch.wrapping_add(1).max(1);
+        if stamp == 1 {
+            s.present.iter_mut().for_each(|p| *p = 0);
+        }
+        for h in &s.hits {
+            s.present[h.rule as usize] = stamp;
+        }
+        let present = &s.present;
+        let has = |group: &Vec<u32>| group.iter().any(|&r| present[r as usize] == stamp);
+        lex.compounds
             .iter()
             .any(|c| c.require.iter().all(has) && c.optional.iter().filter(|g| has(g)).count() >= c.min_optional)
     }
 
+    /// Evaluates the sentence-scoped compounds: the hits of each form are
+    /// cut into sentences (no sentence end and no line break of the
+    /// original between two neighbouring hits), and every sentence holding a
+    /// member of such a compound is tested on its own. Fills
+    /// `s.sentence_best` with the strongest firing of each compound (the
+    /// first among equals). Linear in the hits and the gaps between them.
+    fn sentence_compounds(&self, forms: &[Option<&Form>; 2], s: &mut HighRiskScratch) {
+        let lex = &*self.lex;
+        s.sentence_best.clear();
+        s.sentence_best.resize(lex.compounds.len(), None);
+        if s.sentence_seen.len() < lex.rules.len() {
+            s.sentence_seen.resize(lex.rules.len(), (0, Span::default(), Judgement::default(), false));
+        }
+        let n = s.hits.len();
+        let mut i = 0;
+        while i < n {
+            // The sentence starting at hit i: extend while no sentence end
+            // lies between the furthest end so far and the next start.
+            let fi = usize::from(s.hits[i].form);
+            let Some(form) = forms[fi] else {
+                i += 1;
+                continue;
+            };
+            let bytes = form.as_str().as_bytes();
+            let mut j = i + 1;
+            let mut reach = s.hits[i].end as usize;
+            while j < n && usize::from(s.hits[j].form) == fi {
+                let start = s.hits[j].start as usize;
+                if start > reach && context::sentence_end_between(bytes, &s.breaks[fi], reach, start) {
+                    break;
+                }
+                reach = reach.max(s.hits[j].end as usize);
+                j += 1;
+            }
+            // Hits i..j form one sentence.
+            s.sentence_stamp = s.sentence_stamp.wrapping_add(1);
+            if s.sentence_stamp == 0 {
+                s.sentence_seen.iter_mut().for_each(|e| e.0 = 0);
+                s.sentence_stamp = 1;
+            }
+            let stamp = s.sentence_stamp;
+            let mut any = false;
+            for k in i..j {
+                let h = s.hits[k];
+                let Some(&(judgement, span)) = s.judged.get(k) else { continue };
+                if judgement.negated || !lex.rules[h.rule as usize].in_sentence_compound {
+                    continue;
+                }
+                let e = &mut s.sentence_seen[h.rule as usize];
+                if e.0 != stamp {
+                    *e = (stamp, span, judgement, h.form == 1);
+                    any = true;
+                }
+            }
+            if any {
+                for (ci, c) in lex.compounds.iter().enumerate() {
+                    if c.scope != Scope::Sentence {
+                        continue;
+                    }
+                    let member = |group: &Vec<u32>| {
+                        group
+                            .iter()
+                            .map(|&r| s.sentence_seen[r as usize])
+                            .find(|e| e.0 == stamp)
+                            .map(|(_, span, j, sq)| (span, j, sq))
+                    };
+                    let Some(rep) = members_report(c, member) else { continue };
+                    let best = &mut s.sentence_best[ci];
+                    if best.is_none_or(|b| rep.eff > b.eff) {
+                        *best = Some(rep);
+                    }
+                }
+            }
+            i = j;
+        }
+    }
+
     /// Evaluates a compound on the per-rule bests.
     fn compound(&self, c: &lexicon::Compound, best: &[Best], epoch: u32) -> Option<Report> {
-        let lex = &*self.lex;
         // The best non-negated member of a group.
-        let member = |group: &Vec<u32>| -> Option<Best> {
+        let member = |group: &Vec<u32>| {
             group
                 .iter()
                 .map(|&r| best[r as usize])
                 .filter(|b| b.epoch == epoch && !b.judgement.negated)
                 .max_by_key(|b| (b.eff, std::cmp::Reverse(b.span.start)))
+                .map(|b| (b.span, b.judgement, b.squeezed))
         };
-        let mut acc: Option<(Span, Judgement, bool)> = None;
-        let mut add = |b: Best| {
-            acc = Some(match acc {
-                None => (b.span, b.judgement, b.squeezed),
-                Some((sp, j, sq)) => (sp.union(&b.span), j.union(b.judgement), sq || b.squeezed),
-            });
-        };
-        for g in &c.require {
-            add(member(g)?);
-        }
-        let mut n = 0;
-        for g in &c.optional {
-            if let Some(b) = member(g) {
-                add(b);
-                n += 1;
-            }
-        }
-        if n < c.min_optional {
-            return None;
-        }
-        let (span, judgement, squeezed) = acc?;
-        let eff = cap(c.severity, &judgement, &lex.categories[c.cat as usize].caps);
-        Some(Report { what: 0, span, judgement, eff, squeezed })
+        members_report(c, member)
     }
+}
+
+/// The finding of compound `c` when its groups hold; `member` gives a
+/// group's present member (span, context, squeezed). The span covers the
+/// members, the context is their union, and the severity is capped by the
+/// compound's caps.
+fn members_report(
+    c: &lexicon::Compound,
+    member: impl Fn(&Vec<u32>) -> Option<(Span, Judgement, bool)>,
+) -> Option<Report> {
+    let mut acc: Option<(Span, Judgement, bool)> = None;
+    let mut add = |(span, j, sq): (Span, Judgement, bool)| {
+        acc = Some(match acc {
+            None => (span, j, sq),
+            Some((sp, j0, sq0)) => (sp.union(&span), j0.union(j), sq0 || sq),
+        });
+    };
+    for g in &c.require {
+        add(member(g)?);
+    }
+    let mut n = 0;
+    for g in &c.optional {
+        if let Some(m) = member(g) {
+            add(m);
+            n += 1;
+        }
+    }
+    if n < c.min_optional {
+        return None;
+    }
+    let (span, judgement, squeezed) = acc?;
+    let eff = cap(c.severity, &judgement, &c.caps);
+    Some(Report { what: 0, span, judgement, eff, squeezed })
 }
 
 /// The severity left after the context caps.

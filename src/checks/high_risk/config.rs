@@ -158,14 +158,33 @@ fn yes() -> bool {
     true
 }
 
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Where the members of a compound rule must occur together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Anywhere in the message.
+    #[default]
+    Message,
+    /// In one sentence: no sentence end (`.`, `!`, `?`, `;`, a line break of
+    /// the original text) between them. Suits co-occurrences that only mean
+    /// something together ("how many of my pills" + "would be lethal").
+    Sentence,
+}
+
 /// A rule that fires when signals of several rules occur in one message
 /// (BE-FAST: two of face / arm / speech without the word "stroke"; chest
-/// pain with sweating or arm pain; infection with confusion).
+/// pain with sweating or arm pain; infection with confusion), or in one
+/// sentence (`scope = "sentence"`: a lethal-amount question, a means with a
+/// death goal).
 ///
 /// Every group of `require` must be present, and at least `min_optional`
 /// groups of `optional`. A group is present when one of its rules matched
-/// and was not negated. The finding's span covers its members; its
-/// qualifiers are theirs.
+/// and was not negated (in the same sentence, for sentence scope). The
+/// finding's span covers its members; its qualifiers are theirs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompoundConfig {
@@ -185,6 +204,10 @@ pub struct CompoundConfig {
     /// How many `optional` groups are needed (default 1 when there are any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_optional: Option<usize>,
+    /// Where the members must occur together (default: anywhere in the
+    /// message).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub scope: Scope,
     /// References that justify the rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
@@ -226,12 +249,16 @@ pub struct Caps {
     pub denial_needs_no_later_sign: Option<bool>,
 }
 
-/// How context lowers severity: defaults and per-category overrides.
+/// How context lowers severity: defaults, per-category and per-rule
+/// overrides.
+///
+/// A finding's caps are its rule's (or compound's) override, else its
+/// category's, else the defaults, field by field.
 ///
 /// | context | default cap | built-in overrides |
 /// |---|---|---|
 /// | negated | `advisory` | — (suicide: kept when a later warning sign follows) |
-/// | hypothetical | `advisory` | — |
+/// | hypothetical | `advisory` | rule `suicide_self_harm.method_seeking`: `urgent` (kept) |
 /// | conditional | `advisory` | `suicide_self_harm`: `urgent` |
 /// | historical | `advisory` | — |
 /// | resolved | `urgent` | `stroke`, `anaphylaxis`, `overdose_poisoning`: `emergency` (kept) |
@@ -243,6 +270,10 @@ pub struct ContextConfig {
     pub default: Caps,
     /// Per-category overrides.
     pub categories: BTreeMap<String, Caps>,
+    /// Per-rule overrides, by rule or compound id (an unknown id is a build
+    /// error).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, Caps>,
 }
 
 impl Default for ContextConfig {
@@ -265,7 +296,15 @@ impl Default for ContextConfig {
             "suicide_self_harm".to_string(),
             Caps { conditional: Some(Severity::Urgent), denial_needs_no_later_sign: Some(true), ..Caps::default() },
         );
-        ContextConfig { default, categories }
+        // Searching for a method is itself the warning sign (S12: "looking
+        // for a way to kill oneself, such as searching online"): an
+        // educational or fictional framing does not lower it.
+        let mut rules = BTreeMap::new();
+        rules.insert(
+            "suicide_self_harm.method_seeking".to_string(),
+            Caps { hypothetical: Some(Severity::Urgent), ..Caps::default() },
+        );
+        ContextConfig { default, categories, rules }
     }
 }
 
@@ -282,19 +321,27 @@ pub(crate) struct ResolvedCaps {
 }
 
 impl ContextConfig {
-    /// The caps of `category`: its override, else the defaults, else no cap.
-    pub(crate) fn resolve(&self, category: &str) -> ResolvedCaps {
+    /// The caps of rule (or compound) `id` of `category`: the rule's
+    /// override, else the category's, else the defaults, else no cap.
+    pub(crate) fn resolve(&self, category: &str, id: &str) -> ResolvedCaps {
         let d = &self.default;
-        let o = self.categories.get(category).copied().unwrap_or_default();
-        let pick = |a: Option<Severity>, b: Option<Severity>| a.or(b).unwrap_or(Severity::Emergency);
+        let c = self.categories.get(category).copied().unwrap_or_default();
+        let r = self.rules.get(id).copied().unwrap_or_default();
+        let pick = |a: Option<Severity>, b: Option<Severity>, x: Option<Severity>| {
+            a.or(b).or(x).unwrap_or(Severity::Emergency)
+        };
         ResolvedCaps {
-            negated: pick(o.negated, d.negated),
-            hypothetical: pick(o.hypothetical, d.hypothetical),
-            conditional: pick(o.conditional, d.conditional),
-            historical: pick(o.historical, d.historical),
-            resolved: pick(o.resolved, d.resolved),
-            third_party: pick(o.third_party, d.third_party),
-            denial_needs_no_later_sign: o.denial_needs_no_later_sign.or(d.denial_needs_no_later_sign).unwrap_or(false),
+            negated: pick(r.negated, c.negated, d.negated),
+            hypothetical: pick(r.hypothetical, c.hypothetical, d.hypothetical),
+            conditional: pick(r.conditional, c.conditional, d.conditional),
+            historical: pick(r.historical, c.historical, d.historical),
+            resolved: pick(r.resolved, c.resolved, d.resolved),
+            third_party: pick(r.third_party, c.third_party, d.third_party),
+            denial_needs_no_later_sign: r
+                .denial_needs_no_later_sign
+                .or(c.denial_needs_no_later_sign)
+                .or(d.denial_needs_no_later_sign)
+                .unwrap_or(false),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! lexicon file). They are found by a second automaton that runs only on
 //! messages that have red-flag matches, so clean text never pays for it.
 //! Each match is then judged inside its sentence (bounded to
-//! [`WINDOW`] bytes each way, so the work per match is bounded):
+//! [`WINDOW`] bytes each way, so the work per match is bounded). A sentence
+//! ends at `.` `!` `?` `;` and at a line break of the original text: the
+//! view folds line breaks to spaces, so they are found through the view's
+//! offset map ([`line_breaks`]) instead:
 //!
 //! * **negated**: a negation trigger ("no", "not", "denies", "without") ends
 //!   at most [`NEG_WORDS`] words before the match, with no comma or clause
@@ -30,6 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::BuildError;
+use crate::normalize::Form;
 use crate::verdict::{Qualifier, Qualifiers};
 
 use super::config::Boundary;
@@ -132,10 +136,7 @@ impl ContextLexicon {
             for (i, entry) in list.iter().enumerate() {
                 let path = format!("{field}.context.{name}[{i}]");
                 for phrase in expand_normalised(entry, sets, &path)? {
-                    b.add(
-                        phrase,
-                        Meaning { tag: u32::from(kind), boundary: Boundary::Word, number: None, rescan: false },
-                    );
+                    b.add(phrase, Meaning::whole(u32::from(kind), Boundary::Word));
                 }
             }
         }
@@ -143,7 +144,7 @@ impl ContextLexicon {
             return Ok(None);
         }
         for p in extra_pseudo {
-            b.add(p.clone(), Meaning { tag: u32::from(PSEUDO), boundary: Boundary::Word, number: None, rescan: false });
+            b.add(p.clone(), Meaning::whole(u32::from(PSEUDO), Boundary::Word));
         }
         if b.len() == 0 {
             return Ok(None);
@@ -226,9 +227,63 @@ fn is_sentence_end(bytes: &[u8], i: usize) -> bool {
     }
 }
 
+/// Whether a char is a line break (the view folds them all to a space).
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Collects into `out` (cleared first) the positions of the spaces of
+/// `form` that stand for a line break of `original`.
+///
+/// The view collapses every whitespace run, line breaks included, to one
+/// space, so sentence ends that were line breaks are found here, from the
+/// original text through the form's offset map, without changing the view.
+/// Linear in the two texts; nothing is allocated when `out` has room.
+pub(crate) fn line_breaks(original: &str, form: &Form, out: &mut Vec<u32>) {
+    out.clear();
+    let ob = original.as_bytes();
+    // Cheap exit: no byte that can belong to a line break.
+    if !ob.iter().any(|&b| matches!(b, b'\n' | b'\r' | 0x0b | 0x0c | 0x85 | 0xa8 | 0xa9)) {
+        return;
+    }
+    let fb = form.as_str().as_bytes();
+    for (i, &b) in fb.iter().enumerate() {
+        if b != b' ' {
+            continue;
+        }
+        // The original text from this space up to the next form byte: the
+        // whole whitespace run (and anything the view dropped inside it).
+        let a = form.span(i..i).start;
+        let z = if i + 1 < fb.len() { form.span(i + 1..i + 1).start } else { original.len() };
+        if let Some(run) = original.get(a..z.max(a))
+            && run.chars().any(is_line_break)
+        {
+            out.push(i as u32);
+        }
+    }
+}
+
+/// Whether a sentence ends between `a` and `b` of the view: a sentence-end
+/// byte in `bytes[a..b]`, or one of the line `breaks` (sorted) in `a..b`.
+pub(crate) fn sentence_end_between(bytes: &[u8], breaks: &[u32], a: usize, b: usize) -> bool {
+    if b <= a {
+        return false;
+    }
+    let k = breaks.partition_point(|&x| (x as usize) < a);
+    if breaks.get(k).is_some_and(|&x| (x as usize) < b) {
+        return true;
+    }
+    (a..b).any(|i| is_sentence_end(bytes, i))
+}
+
 /// Start of the sentence holding `pos` (bounded by [`WINDOW`]).
-fn sentence_start(bytes: &[u8], pos: usize) -> usize {
-    let floor = pos.saturating_sub(WINDOW);
+fn sentence_start(bytes: &[u8], breaks: &[u32], pos: usize) -> usize {
+    let mut floor = pos.saturating_sub(WINDOW);
+    // A line break before `pos` ends the sentence before it.
+    let k = breaks.partition_point(|&x| (x as usize) < pos);
+    if k > 0 {
+        floor = floor.max(breaks[k - 1] as usize + 1);
+    }
     let mut i = pos;
     while i > floor {
         if is_sentence_end(bytes, i - 1) {
@@ -240,8 +295,12 @@ fn sentence_start(bytes: &[u8], pos: usize) -> usize {
 }
 
 /// End of the sentence holding `pos` (bounded by [`WINDOW`]).
-fn sentence_end(bytes: &[u8], pos: usize) -> usize {
-    let ceil = (pos + WINDOW).min(bytes.len());
+fn sentence_end(bytes: &[u8], breaks: &[u32], pos: usize) -> usize {
+    let mut ceil = (pos + WINDOW).min(bytes.len());
+    let k = breaks.partition_point(|&x| (x as usize) < pos);
+    if let Some(&x) = breaks.get(k) {
+        ceil = ceil.min(x as usize);
+    }
     let mut i = pos;
     while i < ceil {
         if is_sentence_end(bytes, i) {
@@ -263,11 +322,12 @@ fn words_between(bytes: &[u8], a: usize, b: usize) -> usize {
 }
 
 /// Judges the context of the match `start..end` of `view`, given the
-/// markers of the whole view (sorted by start).
-pub(crate) fn judge(view: &str, markers: &[Marker], start: usize, end: usize) -> Judgement {
+/// markers of the whole view (sorted by start) and the line breaks of the
+/// original text (view positions, sorted; see [`line_breaks`]).
+pub(crate) fn judge(view: &str, markers: &[Marker], breaks: &[u32], start: usize, end: usize) -> Judgement {
     let bytes = view.as_bytes();
-    let s0 = sentence_start(bytes, start);
-    let s1 = sentence_end(bytes, end);
+    let s0 = sentence_start(bytes, breaks, start);
+    let s1 = sentence_end(bytes, breaks, end);
     let resolved_end = (s1 + NEXT_WINDOW).min(bytes.len());
     let first = markers.partition_point(|m| (m.start as usize) < s0);
     let mut j = Judgement::default();
@@ -292,8 +352,10 @@ pub(crate) fn judge(view: &str, markers: &[Marker], start: usize, end: usize) ->
         if ms >= s1 {
             continue;
         }
-        // Inside the sentence.
-        if m.kinds & PAST != 0 && n_past < past_markers.len() {
+        // Inside the sentence. A past anchor inside the match itself ("if I
+        // died") belongs to the phrase, not to its context.
+        let inside = ms >= start && me <= end;
+        if m.kinds & PAST != 0 && !inside && n_past < past_markers.len() {
             past_markers[n_past] = Some((ms, me));
             n_past += 1;
         }
@@ -355,4 +417,46 @@ fn blocked(markers: &[Marker], bytes: &[u8], a: usize, b: usize, kinds: u16, com
     }
     let first = markers.partition_point(|m| (m.start as usize) < a);
     markers[first..].iter().take_while(|m| (m.end as usize) <= b).any(|m| m.kinds & kinds != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::View;
+
+    fn breaks(text: &str) -> (String, Vec<u32>) {
+        let mut v = View::new();
+        v.build(text);
+        let mut out = Vec::new();
+        line_breaks(text, v.main(), &mut out);
+        (v.as_str().to_string(), out)
+    }
+
+    #[test]
+    fn line_breaks_are_found_through_the_offset_map() {
+        assert_eq!(breaks("a b c"), ("a b c".into(), vec![]));
+        assert_eq!(breaks("ab\ncd ef"), ("ab cd ef".into(), vec![2]));
+        assert_eq!(breaks("ab \r\n cd"), ("ab cd".into(), vec![2]));
+        assert_eq!(breaks("ab\u{2028}cd"), ("ab cd".into(), vec![2]));
+        // An invisible character inside the run does not hide the break.
+        assert_eq!(breaks("ab \u{200B}\ncd"), ("ab cd".into(), vec![2]));
+        // Non-ASCII text before the break shifts the view offsets.
+        let (v, b) = breaks("Ｃａｆé\nno");
+        assert_eq!(v, "café no");
+        assert_eq!(b, vec![v.find(' ').unwrap() as u32]);
+        // Whatever the view keeps of a trailing break, a break is a space.
+        let (v, b) = breaks("ab\n");
+        assert!(b.iter().all(|&i| v.as_bytes()[i as usize] == b' '));
+    }
+
+    #[test]
+    fn sentences_end_at_line_breaks() {
+        let (v, b) = breaks("no fever\nchest pain");
+        let bytes = v.as_bytes();
+        let at = v.find("chest").unwrap();
+        assert_eq!(sentence_start(bytes, &b, at), at);
+        assert_eq!(sentence_end(bytes, &b, 2), 8);
+        assert!(sentence_end_between(bytes, &b, 2, at));
+        assert!(!sentence_end_between(bytes, &[], 2, at));
+    }
 }

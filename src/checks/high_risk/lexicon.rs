@@ -12,9 +12,9 @@ use crate::error::BuildError;
 use crate::normalize::View;
 use crate::verdict::Severity;
 
-use super::config::{CompoundConfig, HighRiskConfig, ResolvedCaps, RuleConfig, RuleSeverity};
+use super::config::{CompoundConfig, HighRiskConfig, ResolvedCaps, RuleConfig, RuleSeverity, Scope};
 use super::context::ContextLexicon;
-use super::phrases::{Meaning, NumberRanges, PhraseSet, PhraseSetBuilder};
+use super::phrases::{FastMap, FastSet, Meaning, NumberRanges, PhraseSet, PhraseSetBuilder};
 
 /// The built-in lexicon.
 pub(crate) const BUILTIN_LEXICON: &str = include_str!("../data/high_risk.toml");
@@ -75,6 +75,10 @@ pub(crate) struct Rule {
     pub(crate) cat: u16,
     pub(crate) severity: RuleSeverity,
     pub(crate) sources: Vec<String>,
+    /// Context caps (rule override, else category, else defaults).
+    pub(crate) caps: ResolvedCaps,
+    /// Member of a sentence-scoped compound.
+    pub(crate) in_sentence_compound: bool,
 }
 
 /// A compiled compound rule.
@@ -86,13 +90,14 @@ pub(crate) struct Compound {
     pub(crate) require: Vec<Vec<u32>>,
     pub(crate) optional: Vec<Vec<u32>>,
     pub(crate) min_optional: usize,
+    pub(crate) scope: Scope,
+    pub(crate) caps: ResolvedCaps,
 }
 
-/// A category and its context caps.
+/// A category.
 #[derive(Debug, Clone)]
 pub(crate) struct Category {
     pub(crate) name: Arc<str>,
-    pub(crate) caps: ResolvedCaps,
 }
 
 /// The compiled lexicon.
@@ -103,6 +108,8 @@ pub(crate) struct Lexicon {
     pub(crate) categories: Vec<Category>,
     pub(crate) phrases: PhraseSet,
     pub(crate) context: Option<PhraseSet>,
+    /// Some compound is sentence-scoped.
+    pub(crate) has_sentence_compounds: bool,
 }
 
 /// Parses a lexicon file; `field` names it in errors.
@@ -114,6 +121,27 @@ pub(crate) fn parse_file(text: &str, field: &str) -> Result<LexiconFile, BuildEr
         });
         BuildError::new(field, format!("{}{}", e.message(), at.unwrap_or_default()))
     })
+}
+
+/// [`normalise`] of an owned phrase: printable ASCII is lower-cased and its
+/// space runs collapsed in place, without a second allocation.
+pub(crate) fn normalise_owned(mut s: String) -> String {
+    if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return normalise(&s);
+    }
+    s.make_ascii_lowercase();
+    if s.starts_with(' ') || s.ends_with(' ') || s.contains("  ") {
+        // Rare: rebuild with single spaces.
+        let mut out = String::with_capacity(s.len());
+        for w in s.split(' ').filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+        return out;
+    }
+    s
 }
 
 /// Normalises one phrase through the detection view.
@@ -221,7 +249,7 @@ pub(crate) fn expand_normalised(pattern: &str, sets: &Sets, field: &str) -> Resu
     let raw = expand(pattern, sets).map_err(|e| BuildError::new(field, e))?;
     let mut out = Vec::with_capacity(raw.len());
     for r in raw {
-        let n = normalise(&r);
+        let n = normalise_owned(r);
         if n.is_empty() {
             return Err(BuildError::new(field, "the phrase is empty after normalisation"));
         }
@@ -230,10 +258,16 @@ pub(crate) fn expand_normalised(pattern: &str, sets: &Sets, field: &str) -> Resu
     Ok(out)
 }
 
-/// Apostrophe and accent variants of a normalised phrase (itself included).
-fn spelling_variants(p: &str, out: &mut Vec<String>) {
+/// Apostrophe and accent variants of a normalised phrase (itself included,
+/// first).
+fn spelling_variants(p: String, out: &mut Vec<String>) {
     let start = out.len();
-    out.push(p.to_string());
+    out.push(p);
+    let p = &out[start];
+    if !p.contains('\'') && p.is_ascii() {
+        return;
+    }
+    let p = p.clone();
     if p.contains('\'') {
         out.push(p.replace('\'', "\u{2019}"));
         out.push(p.replace('\'', ""));
@@ -260,7 +294,7 @@ fn spelling_variants(p: &str, out: &mut Vec<String>) {
 }
 
 /// Misspelling variants of `p`: one word replaced at a time.
-fn typo_variants(p: &str, typos: &HashMap<String, Vec<String>>, out: &mut Vec<String>) {
+fn typo_variants(p: &str, typos: &FastMap<String, Vec<String>>, out: &mut Vec<String>) {
     let words: Vec<&str> = p.split(' ').collect();
     for (i, w) in words.iter().enumerate() {
         if let Some(vs) = typos.get(*w) {
@@ -378,7 +412,7 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         }
         context.extend(std::mem::take(&mut src.file.context));
     }
-    let typos: HashMap<String, Vec<String>> =
+    let typos: FastMap<String, Vec<String>> =
         typo_lists.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
 
     // Rules and compounds with their error paths.
@@ -423,13 +457,21 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         }
         disabled.insert(id);
     }
+    // Built-in overrides whose rule is not loaded (builtin_rules = false)
+    // are unused; any other unknown id is an error.
+    let builtin_overrides = super::config::ContextConfig::default().rules;
+    for id in config.context.rules.keys() {
+        if !seen.contains_key(id.as_str()) && !builtin_overrides.contains_key(id) {
+            return Err(BuildError::new(format!("high_risk.context.rules.{id}"), format!("unknown rule id `{id}`")));
+        }
+    }
 
     let mut categories: Vec<Category> = Vec::new();
     let mut cat_index = |name: &str| -> u16 {
         if let Some(i) = categories.iter().position(|c| &*c.name == name) {
             return i as u16;
         }
-        categories.push(Category { name: name.into(), caps: config.context.resolve(name) });
+        categories.push(Category { name: name.into() });
         (categories.len() - 1) as u16
     };
 
@@ -437,6 +479,7 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     let mut rule_ids: HashMap<&str, u32> = HashMap::new();
     let mut builder = PhraseSetBuilder::default();
     let mut variants = Vec::new();
+    let mut spelled = Vec::new();
     for (field, r) in &rule_cfgs {
         let category = category_of(field, &r.id, r.category.as_deref())?;
         if disabled.contains(r.id.as_str()) {
@@ -448,7 +491,14 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         let number = number_ranges(field, &r.number)?;
         let tag = rules.len() as u32;
         let cat = cat_index(category);
-        rules.push(Rule { id: r.id.as_str().into(), cat, severity: r.severity, sources: r.sources.clone() });
+        rules.push(Rule {
+            id: r.id.as_str().into(),
+            cat,
+            severity: r.severity,
+            sources: r.sources.clone(),
+            caps: config.context.resolve(category, &r.id),
+            in_sentence_compound: false,
+        });
         rule_ids.insert(&r.id, tag);
         let entries = r
             .phrases
@@ -459,6 +509,11 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
         for (path, entry, is_pattern) in entries {
             let base = if is_pattern {
                 expand_normalised(entry, &sets, &path)?
+            } else if entry.contains(['{', '}']) {
+                return Err(BuildError::new(
+                    path,
+                    "a literal phrase cannot hold `{` or `}` (templates go in `patterns`)",
+                ));
             } else {
                 let n = normalise(entry);
                 if n.is_empty() {
@@ -468,21 +523,25 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
             };
             for p in base {
                 variants.clear();
-                let mut spelled = Vec::new();
-                spelling_variants(&p, &mut spelled);
+                spelled.clear();
                 // Misspellings only for short core phrases (at most
                 // MAX_TYPO_WORDS words): long templated phrases would
                 // multiply the automaton for little recall.
                 if r.typos && !typos.is_empty() && p.split(' ').count() <= MAX_TYPO_WORDS {
                     typo_variants(&p, &typos, &mut variants);
-                    for v in std::mem::take(&mut variants) {
-                        spelling_variants(&v, &mut spelled);
-                    }
                 }
-                for v in spelled {
+                spelling_variants(p, &mut spelled);
+                for v in variants.drain(..) {
+                    spelling_variants(v, &mut spelled);
+                }
+                for v in spelled.drain(..) {
                     builder.add(
                         v,
-                        Meaning { tag, boundary: r.boundary, number, rescan: r.severity == RuleSeverity::Exclude },
+                        Meaning {
+                            number,
+                            rescan: r.severity == RuleSeverity::Exclude,
+                            ..Meaning::whole(tag, r.boundary)
+                        },
                     );
                 }
             }
@@ -547,7 +606,21 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
             ));
         }
         let cat = cat_index(category);
-        compounds.push(Compound { id: c.id.as_str().into(), cat, severity, require, optional, min_optional });
+        if c.scope == Scope::Sentence {
+            for &r in require.iter().chain(&optional).flatten() {
+                rules[r as usize].in_sentence_compound = true;
+            }
+        }
+        compounds.push(Compound {
+            id: c.id.as_str().into(),
+            cat,
+            severity,
+            require,
+            optional,
+            min_optional,
+            scope: c.scope,
+            caps: config.context.resolve(category, &c.id),
+        });
     }
 
     // Red flags that are negated function ("not breathing", "hasn't moved")
@@ -557,25 +630,65 @@ pub(crate) fn compile(config: &HighRiskConfig) -> Result<Lexicon, BuildError> {
     for (i, entry) in context.negation.iter().enumerate() {
         negations.extend(expand_normalised(entry, &sets, &format!("high_risk.context.negation[{i}]"))?);
     }
+    let negations: FastSet<&str> = negations.iter().map(String::as_str).collect();
     let extra_pseudo: Vec<String> = builder
         .phrases()
         .iter()
-        .filter(|p| {
-            negations.iter().any(|n| p.len() > n.len() && p.starts_with(n.as_str()) && p.as_bytes()[n.len()] == b' ')
-        })
+        .filter(|p| p.match_indices(' ').any(|(i, _)| negations.contains(&p[..i])))
         .cloned()
         .collect();
-    // A contained phrase lends its meaning to a longer one only across
-    // categories: within a category the longer phrase is a deliberate
-    // refinement ("had a stroke" is history, "stroke of luck" an idiom).
-    builder.propagate_sub_phrases(|existing, m| {
+    // A contained phrase lends its meaning to a longer one across
+    // categories; within a category the longer phrase is a deliberate
+    // refinement ("had a stroke" is history, "stroke of luck" an idiom),
+    // unless the longer phrase is only a compound signal: a signal must not
+    // hide a finding of its own category. A phrase that begins an exclusion
+    // of its category ("end it" in "end it with him") is not lent inside a
+    // signal, where the exclusion could no longer mask it; nor is a phrase
+    // that an exclusion of its category inside the longer phrase covers
+    // ("bleed out" in "how long it takes to bleed out", where "takes to
+    // bleed out" is excluded).
+    let mut excluded_starts: FastSet<(u16, &str)> = FastSet::default();
+    let mut exclusions: FastSet<(u16, &str)> = FastSet::default();
+    for (p, ms) in builder.phrases().iter().zip(builder.meanings()) {
+        for m in ms.iter().filter(|m| rules[m.tag as usize].severity == RuleSeverity::Exclude) {
+            let cat = rules[m.tag as usize].cat;
+            exclusions.insert((cat, p.as_str()));
+            excluded_starts.insert((cat, p.as_str()));
+            for (i, _) in p.match_indices(' ') {
+                excluded_starts.insert((cat, &p[..i]));
+            }
+        }
+    }
+    // Whether an exclusion of `cat` lies inside `p` over position `a` (it
+    // would have masked the contained phrase starting there).
+    let masked_inside = |cat: u16, p: &str, a: usize| {
+        let starts = std::iter::once(0).chain(p.match_indices(' ').map(|(i, _)| i + 1)).filter(|&s| s <= a);
+        starts.into_iter().any(|s| {
+            p.match_indices(' ')
+                .map(|(i, _)| i)
+                .chain(std::iter::once(p.len()))
+                .filter(|&e| e > a)
+                .any(|e| exclusions.contains(&(cat, &p[s..e])))
+        })
+    };
+    let lend = |existing: &[Meaning], m: &Meaning, p: &str, a: usize, b: usize| {
         let plain = |m: &Meaning| !m.rescan && m.number.is_none();
         let cat = rules[m.tag as usize].cat;
-        plain(m) && existing.iter().all(|e| plain(e) && rules[e.tag as usize].cat != cat)
-    });
+        let signal = |e: &Meaning| rules[e.tag as usize].severity == RuleSeverity::Signal;
+        let sub = &p[a..b];
+        plain(m)
+            && existing.iter().all(|e| {
+                plain(e) && (rules[e.tag as usize].cat != cat || (signal(e) && !excluded_starts.contains(&(cat, sub))))
+            })
+            && !masked_inside(cat, p, a)
+    };
+    // Only the tables are borrowed by `lend`; the builder is changed after.
+    let additions = builder.sub_phrase_meanings(lend);
+    builder.add_meanings(additions);
     let phrases = builder.build("high_risk")?;
     let context = context.compile(&sets, "high_risk", &extra_pseudo)?;
-    Ok(Lexicon { rules, compounds, categories, phrases, context })
+    let has_sentence_compounds = compounds.iter().any(|c| c.scope == Scope::Sentence);
+    Ok(Lexicon { rules, compounds, categories, phrases, context, has_sentence_compounds })
 }
 
 /// The number ranges of a rule, checked.
@@ -636,19 +749,20 @@ mod tests {
     #[test]
     fn variants_cover_apostrophes_and_accents() {
         let mut out = Vec::new();
-        spelling_variants("can't breathe", &mut out);
+        spelling_variants("can't breathe".to_string(), &mut out);
         assert_eq!(out, ["can't breathe", "can\u{2019}t breathe", "cant breathe"]);
         out.clear();
-        spelling_variants("cara caída", &mut out);
+        spelling_variants("cara caída".to_string(), &mut out);
         assert_eq!(out, ["cara caída", "cara caida"]);
     }
 
     #[test]
     fn the_ascii_shortcut_equals_the_view() {
-        for p in ["  Can't   BREATHE ", "chest pain", "a  b", "X", "sugar is 38"] {
+        for p in ["  Can't   BREATHE ", "chest pain", "a  b", "X", "sugar is 38", "Caída", "tab\there"] {
             let mut v = View::new();
             v.build(p);
             assert_eq!(normalise(p), v.as_str().trim(), "{p:?}");
+            assert_eq!(normalise_owned(p.to_string()), normalise(p), "{p:?}");
         }
     }
 

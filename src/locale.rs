@@ -162,15 +162,16 @@ impl Locale {
     }
 }
 
-/// Replaces `{emergency}`, `{crisis}`, `{poison}` and `{human}`.
-fn fill_placeholders(s: &str, c: &LocaleConfig) -> Result<String, String> {
+/// Replaces `{emergency}`, `{crisis}`, `{poison}` and `{human}` from the
+/// locale (escalation messages, disclaimer texts).
+pub(crate) fn fill_placeholders(s: &str, c: &LocaleConfig) -> Result<String, String> {
     let mut out = String::with_capacity(s.len() + 16);
     let mut rest = s;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let Some(close) = after.find('}') else {
-            return Err("unclosed '{' in message".into());
+            return Err("unclosed '{' in text".into());
         };
         let name = &after[..close];
         out.push_str(match name {

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, CheckError, Context, Stages};
 use crate::error::BuildError;
-use crate::locale::LocaleConfig;
+use crate::locale::{LocaleConfig, fill_placeholders as fill};
 use crate::normalize::View;
 use crate::policy::Policy;
 use crate::verdict::{Severity, Span};
@@ -195,29 +195,6 @@ impl LocalizedText {
     pub(crate) fn get(&self, tag: &str) -> Option<&Arc<str>> {
         self.texts.get(tag).or_else(|| self.texts.get("und"))
     }
-}
-
-/// Replaces `{emergency}`, `{crisis}`, `{poison}` and `{human}` from `loc`.
-pub(crate) fn fill(s: &str, loc: &LocaleConfig) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err("unclosed '{' in text".into());
-        };
-        out.push_str(match &after[..close] {
-            "emergency" => &loc.emergency_number,
-            "crisis" => &loc.crisis_line,
-            "poison" => &loc.poison_line,
-            "human" => &loc.human_contact,
-            other => return Err(format!("unknown placeholder {{{other}}} (known: emergency, crisis, poison, human)")),
-        });
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// One piece of disclaimer text, ready to insert.

@@ -56,6 +56,7 @@ const FILES: &[&str] = &[
     "authored-benign-multilingual.jsonl",
     "authored-attacks.jsonl",
     "authored-payloads.jsonl",
+    "authored-dev.jsonl",
 ];
 
 #[derive(Clone, Debug)]
@@ -160,17 +161,18 @@ fn build_docs(rows: &[(String, Value)], p: &Params) -> Vec<Doc> {
         let kind = s(v, "kind");
         // Calibration rows: the handwritten benign messages (health questions
         // and trigger-word near misses), the hardest realistic negatives.
-        let health = !y && file == "authored-benign";
+        let health = !y && (file == "authored-benign" || file == "authored-dev");
         if file == "medquad-sample" || (file == "authored-benign" && kind == "health") {
             hosts.push(text.clone());
         }
-        if file == "authored-payloads" {
+        if file == "authored-payloads" || (file == "authored-dev" && label == "injection" && text.len() < 200) {
             payloads.push(text.clone());
         }
         if file == "donotanswer" {
             questions.push(text.clone());
         }
-        let group = if file == "authored-benign" { format!("{file}/{kind}") } else { file.clone() };
+        let group =
+            if file == "authored-benign" || file == "authored-dev" { format!("{file}/{kind}") } else { file.clone() };
         docs.push(Doc { text, y, group, health });
     }
     let mut rng = Rng(p.seed);

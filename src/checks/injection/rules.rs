@@ -241,7 +241,14 @@ impl WordSet {
     /// Whether a text word (its vocabulary id and text) is a single-word
     /// member.
     fn contains(&self, id: u32, word: &str) -> bool {
-        (id != NO_WORD && self.exact.binary_search(&id).is_ok()) || self.prefixes.iter().any(|p| word_eq(word, p, true))
+        (id != NO_WORD && self.exact.binary_search(&id).is_ok())
+            || self.prefixes.iter().any(|p| {
+                // Cheap first-byte test before the char-by-char comparison:
+                // only apostrophes are folded, so a prefix that does not
+                // start with one needs the same first byte.
+                let first = p.as_bytes().first().copied().unwrap_or(b'\'');
+                (first == b'\'' || word.as_bytes().first() == Some(&first)) && word_eq(word, p, true)
+            })
     }
 }
 
@@ -1233,6 +1240,9 @@ impl Rules {
                                 at[k + 1] |= shifted;
                             }
                             for (phrase, tail) in &ws.phrases {
+                                if phrase.first() != Some(&id) {
+                                    continue;
+                                }
                                 let len = phrase.len() + usize::from(tail.is_some());
                                 if k + len > MAX_WORDS {
                                     continue;

@@ -21,8 +21,10 @@
 //!
 //! * gptfuzz jailbreak templates get their `[INSERT PROMPT HERE]` replaced
 //!   by a gptfuzz question,
-//! * each authored short payload is embedded in host texts (medquad sample
-//!   and authored health messages) at the start, middle or end,
+//! * each authored short payload (`authored-payloads.jsonl`, and the
+//!   injection rows under 200 bytes of the authored dev set
+//!   `authored-dev.jsonl`) is embedded in host texts (medquad sample and
+//!   authored health messages) at the start, middle or end,
 //! * synthetic gibberish suffixes (GCG-style) are appended to donotanswer
 //!   questions.
 //!
@@ -32,7 +34,8 @@
 //! After training, the bias is shifted so that `p = 0.5` sits at the
 //! cross-validated logit above which at most 1% of the handwritten benign
 //! rows (`authored-benign.jsonl`: consumer-health messages and trigger-word
-//! near misses) score (`--target-fpr`). The model alone is then a
+//! near misses; the benign rows of `authored-dev.jsonl`) score
+//! (`--target-fpr`). The model alone is then a
 //! conservative signal; the rules carry the precise cases.
 
 use std::collections::BTreeMap;

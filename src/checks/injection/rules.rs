@@ -1224,7 +1224,13 @@ impl Rules {
             }
             if states != 0 {
                 let (id, w) = words.get(k)?;
-                for (i, slot) in slots.iter().enumerate() {
+                // Visit only the slots that hold a state (most programs
+                // die after a word or two, so this skips most slots).
+                let mut live = states & (accept - 1);
+                while live != 0 {
+                    let i = live.trailing_zeros() as usize / 9;
+                    live &= !(0x1FFu128 << (i * 9));
+                    let Some(slot) = slots.get(i) else { break };
                     let row = (states >> (i * 9)) & 0x1FF;
                     // Counts that can still grow.
                     let grow = row & ((1u128 << slot.max) - 1);

@@ -21,8 +21,10 @@
 //!
 //! * gptfuzz jailbreak templates get their `[INSERT PROMPT HERE]` replaced
 //!   by a gptfuzz question,
-//! * each authored short payload is embedded in host texts (medquad sample
-//!   and authored health messages) at the start, middle or end,
+//! * each authored short payload (`authored-payloads.jsonl`, and the
+//!   injection rows under 200 bytes of the authored dev set
+//!   `authored-dev.jsonl`) is embedded in host texts (medquad sample and
+//!   authored health messages) at the start, middle or end,
 //! * synthetic gibberish suffixes (GCG-style) are appended to donotanswer
 //!   questions.
 //!
@@ -32,7 +34,8 @@
 //! After training, the bias is shifted so that `p = 0.5` sits at the
 //! cross-validated logit above which at most 1% of the handwritten benign
 //! rows (`authored-benign.jsonl`: consumer-health messages and trigger-word
-//! near misses) score (`--target-fpr`). The model alone is then a
+//! near misses; the benign rows of `authored-dev.jsonl`) score
+//! (`--target-fpr`). The model alone is then a
 //! conservative signal; the rules carry the precise cases.
 
 use std::collections::BTreeMap;
@@ -56,6 +59,7 @@ const FILES: &[&str] = &[
     "authored-benign-multilingual.jsonl",
     "authored-attacks.jsonl",
     "authored-payloads.jsonl",
+    "authored-dev.jsonl",
 ];
 
 #[derive(Clone, Debug)]
@@ -160,17 +164,18 @@ fn build_docs(rows: &[(String, Value)], p: &Params) -> Vec<Doc> {
         let kind = s(v, "kind");
         // Calibration rows: the handwritten benign messages (health questions
         // and trigger-word near misses), the hardest realistic negatives.
-        let health = !y && file == "authored-benign";
+        let health = !y && (file == "authored-benign" || file == "authored-dev");
         if file == "medquad-sample" || (file == "authored-benign" && kind == "health") {
             hosts.push(text.clone());
         }
-        if file == "authored-payloads" {
+        if file == "authored-payloads" || (file == "authored-dev" && label == "injection" && text.len() < 200) {
             payloads.push(text.clone());
         }
         if file == "donotanswer" {
             questions.push(text.clone());
         }
-        let group = if file == "authored-benign" { format!("{file}/{kind}") } else { file.clone() };
+        let group =
+            if file == "authored-benign" || file == "authored-dev" { format!("{file}/{kind}") } else { file.clone() };
         docs.push(Doc { text, y, group, health });
     }
     let mut rng = Rng(p.seed);

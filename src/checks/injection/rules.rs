@@ -241,7 +241,14 @@ impl WordSet {
     /// Whether a text word (its vocabulary id and text) is a single-word
     /// member.
     fn contains(&self, id: u32, word: &str) -> bool {
-        (id != NO_WORD && self.exact.binary_search(&id).is_ok()) || self.prefixes.iter().any(|p| word_eq(word, p, true))
+        (id != NO_WORD && self.exact.binary_search(&id).is_ok())
+            || self.prefixes.iter().any(|p| {
+                // Cheap first-byte test before the char-by-char comparison:
+                // only apostrophes are folded, so a prefix that does not
+                // start with one needs the same first byte.
+                let first = p.as_bytes().first().copied().unwrap_or(b'\'');
+                (first == b'\'' || word.as_bytes().first() == Some(&first)) && word_eq(word, p, true)
+            })
     }
 }
 
@@ -1217,7 +1224,13 @@ impl Rules {
             }
             if states != 0 {
                 let (id, w) = words.get(k)?;
-                for (i, slot) in slots.iter().enumerate() {
+                // Visit only the slots that hold a state (most programs
+                // die after a word or two, so this skips most slots).
+                let mut live = states & (accept - 1);
+                while live != 0 {
+                    let i = live.trailing_zeros() as usize / 9;
+                    live &= !(0x1FFu128 << (i * 9));
+                    let Some(slot) = slots.get(i) else { break };
                     let row = (states >> (i * 9)) & 0x1FF;
                     // Counts that can still grow.
                     let grow = row & ((1u128 << slot.max) - 1);
@@ -1233,6 +1246,9 @@ impl Rules {
                                 at[k + 1] |= shifted;
                             }
                             for (phrase, tail) in &ws.phrases {
+                                if phrase.first() != Some(&id) {
+                                    continue;
+                                }
                                 let len = phrase.len() + usize::from(tail.is_some());
                                 if k + len > MAX_WORDS {
                                     continue;

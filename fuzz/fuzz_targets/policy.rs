@@ -10,6 +10,10 @@
 //!   past the limit with trailing whitespace, for one input in 64);
 //! * a guardrail that builds checks a message without panicking.
 //!
+//! The built-in red-flag lexicon is kept for one input in eight only: it
+//! takes seconds to build under instrumentation (it is built, and fuzzed
+//! through, by the `pipeline` target).
+//!
 //! The first byte picks the format and the padding; the rest is the text.
 //!
 //! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz policy fuzz/corpus/policy fuzz/seeds/policy`
@@ -36,7 +40,14 @@ fuzz_target!(|data: &[u8]| {
     }
 
     match load(text) {
-        Ok(policy) => {
+        Ok(mut policy) => {
+            // The built-in red-flag lexicon (about 23,000 phrases) takes
+            // seconds to build under the fuzzer's instrumentation; keep it
+            // for one policy in eight (selector bits 1-3 all set) and fuzz
+            // the rest of the build at full speed.
+            if (selector >> 1) & 7 != 7 {
+                policy.high_risk.builtin_rules = false;
+            }
             if let Ok(guard) = Guardrail::from_policy(&policy) {
                 let req = guard.check_request("I have chest pain and my left arm is numb");
                 let _ = guard.check_response(&req, "Please call emergency services now.");

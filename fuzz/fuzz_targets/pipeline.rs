@@ -3,6 +3,8 @@
 //!
 //! Invariants (each a panic, so libFuzzer reports it):
 //!
+//! * a scratch reused across messages (the thread-local one) gives the
+//!   same verdict as a fresh one;
 //! * checking never panics (the guardrail catches check panics, so a panic
 //!   here is in the guardrail itself or in a check's fault handling);
 //! * every finding's span lies in the ORIGINAL text and on its char
@@ -22,7 +24,7 @@ use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use medguard::{Decision, Guardrail, StreamConfig, Verdict};
+use medguard::{Decision, Guardrail, Scratch, StreamConfig, Verdict};
 
 static GUARD: LazyLock<Guardrail> = LazyLock::new(|| Guardrail::healthcare().expect("the built-in policy builds"));
 
@@ -65,6 +67,12 @@ fuzz_target!(|input: Input| {
 
     let req = guard.check_request(&request);
     check_verdict(&req, &request);
+    // The thread-local scratch, warm from every earlier input, leaves no
+    // trace: a fresh scratch gives the same verdict.
+    let fresh = guard.check_request_with(&mut Scratch::new(), &request);
+    assert_eq!(fresh.decision(), req.decision(), "scratch state changed the decision");
+    assert_eq!(fresh.text(), req.text(), "scratch state changed the text");
+    assert_eq!(fresh.findings(), req.findings(), "scratch state changed the findings");
     if let Some(at) = flagged {
         // Only when the sentence lies inside the scanned prefix.
         if at + RED_FLAG.len() <= guard.limits().max_input_bytes {

@@ -86,6 +86,18 @@
 //! The `*_with` entry points take a caller-owned [`Scratch`] so that the clean
 //! path reuses its buffers; the plain entry points use a thread-local one.
 //!
+//! Measured on a shared 2-core VM (criterion medians; `BENCHMARKS.md` has
+//! the commands, the baselines and the goals that are still missed):
+//!
+//! * a clean 1 KiB exchange (request and response through all five checks)
+//!   takes about 28 µs, about 1.3× one bare NFKC pass over the same bytes;
+//!   throughput is flat from 200 B to 64 KiB (about 38 MB/s);
+//! * a clean request makes no heap allocation with a warm scratch;
+//! * red-flag matching costs 1.0–1.1× the bare Aho-Corasick automaton, from
+//!   100 to 100,000 phrases;
+//! * building the built-in guardrail takes about 0.2 s and about 31 MB of
+//!   heap: build it once at start-up and clone it.
+//!
 //! # Policies and audit
 //!
 //! A [`Policy`] (TOML or JSON; see [`policy`] for loading, layering with

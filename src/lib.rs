@@ -109,7 +109,7 @@
 //! # Crate features
 //!
 //! * `cli`: the `medguard` command-line tool (clap, indicatif).
-//! * `tower`: [`tower::GuardLayer`], a tower layer that guards a chat service
+//! * `tower`: `tower::GuardLayer`, a tower layer that guards a chat service
 //!   (tower-layer, tower-service).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -1,4 +1,4 @@
-//! A tower [`Layer`](tower_layer::Layer) that guards a chat service (feature
+//! A tower [`Layer`] that guards a chat service (feature
 //! `tower`).
 //!
 //! [`GuardLayer`] wraps any `Service<Req, Response = Resp>` whose request and

@@ -12,7 +12,7 @@
 //! 3. both verdicts are handed to the response
 //!    ([`GuardedResponse::attach`]), so the backend sees the escalation and
 //!    can page a clinician, and optionally written to an
-//!    [`AuditSink`](crate::audit::AuditSink).
+//!    [`AuditSink`].
 //!
 //! Checking is synchronous and takes microseconds, so it runs inside `call`;
 //! nothing is spawned.

@@ -363,7 +363,8 @@ impl Guardrail {
             (a, b) => a.or(b),
         };
 
-        let body: Cow<'t, str> = if outcome.decision == Decision::Block {
+        let added = !outcome.prefix.is_empty() || !outcome.suffix.is_empty();
+        let text: Cow<'t, str> = if outcome.decision == Decision::Block {
             let replacement = outcome.replacement.take().unwrap_or_else(|| {
                 Cow::Owned(
                     match stage {
@@ -375,23 +376,31 @@ impl Guardrail {
             });
             // Escalation never hides behind a block: the user must see the
             // emergency guidance even when their message was refused.
-            match &escalation {
-                Some(e) if !replacement.contains(e.message()) => {
-                    Cow::Owned(format!("{}\n\n{}", e.message(), replacement))
-                }
-                _ => Cow::Owned(replacement.into_owned()),
+            let body: String = match &escalation {
+                Some(e) if !replacement.contains(e.message()) => format!("{}\n\n{}", e.message(), replacement),
+                _ => replacement.into_owned(),
+            };
+            if added {
+                let mut s = String::with_capacity(body.len() + added_len(outcome));
+                outcome.prefix.iter().for_each(|p| s.push_str(p));
+                s.push_str(&body);
+                outcome.suffix.iter().for_each(|p| s.push_str(p));
+                Cow::Owned(s)
+            } else {
+                Cow::Owned(body)
             }
-        } else {
+        } else if !added {
             apply_edits(text, &mut outcome.edits)
-        };
-
-        let text = if outcome.prefix.is_empty() && outcome.suffix.is_empty() {
-            body
         } else {
-            let extra: usize = outcome.prefix.iter().chain(&outcome.suffix).map(|s| s.len()).sum();
-            let mut s = String::with_capacity(body.len() + extra);
+            // Edits and added text: the forwarded text is written once, in
+            // one allocation (prefix, edited text, suffix), not edited into
+            // an intermediate `String` first. An edited text is at most the
+            // text plus the replacements.
+            merge_edits(&mut outcome.edits);
+            let edited = text.len() + outcome.edits.iter().map(|e| e.replacement.len()).sum::<usize>();
+            let mut s = String::with_capacity(edited + added_len(outcome));
             outcome.prefix.iter().for_each(|p| s.push_str(p));
-            s.push_str(&body);
+            apply_merged(text, 0..text.len(), &outcome.edits, &mut s);
             outcome.suffix.iter().for_each(|p| s.push_str(p));
             Cow::Owned(s)
         };
@@ -445,6 +454,11 @@ fn unreachable_ran() -> ! {
     unreachable!("scratch closure ran but returned nothing")
 }
 
+/// Bytes of the text the checks add before and after the body.
+fn added_len(outcome: &Outcome) -> usize {
+    outcome.prefix.iter().chain(&outcome.suffix).map(|s| s.len()).sum()
+}
+
 /// Applies `edits` to `text`; borrows when there are none.
 ///
 /// Edits are sorted by position; overlapping edits merge into their union,
@@ -466,19 +480,23 @@ pub(crate) fn merge_edits(edits: &mut Vec<Edit>) {
         return;
     }
     edits.sort_by(|a, b| a.span.start.cmp(&b.span.start).then(b.span.end.cmp(&a.span.end)));
-    let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
-    for e in edits.drain(..) {
-        match merged.last_mut() {
-            Some(last) if last.span.overlaps(&e.span) && !(last.span.is_empty() && e.span.is_empty()) => {
-                if e.span.len() > last.span.len() {
-                    last.replacement = e.replacement;
-                }
-                last.span = last.span.union(&e.span);
+    // Merged in place (the vector lives in the scratch: no new one per
+    // call): `edits[..=w]` are the merged edits so far, `edits[r]` the next.
+    let mut w = 0;
+    for r in 1..edits.len() {
+        let (kept, rest) = edits.split_at_mut(r);
+        let (last, e) = (&mut kept[w], &mut rest[0]);
+        if last.span.overlaps(&e.span) && !(last.span.is_empty() && e.span.is_empty()) {
+            if e.span.len() > last.span.len() {
+                last.replacement = std::mem::take(&mut e.replacement);
             }
-            _ => merged.push(e),
+            last.span = last.span.union(&e.span);
+        } else {
+            w += 1;
+            edits.swap(w, r);
         }
     }
-    *edits = merged;
+    edits.truncate(w + 1);
 }
 
 /// Appends `text[range]` with the merged `edits` that lie inside `range`
@@ -690,6 +708,21 @@ mod tests {
         assert_eq!(apply_edits(t, &mut e), "ac-ghXj");
         let mut none = Vec::new();
         assert!(matches!(apply_edits(t, &mut none), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn edits_merge_in_place_and_the_wider_replacement_wins() {
+        let t = "abcdefghij";
+        let mut e = vec![edit(9, 10, "Z"), edit(3, 8, "W"), edit(2, 4, "n"), edit(0, 1, "A")];
+        let buf = e.as_ptr();
+        merge_edits(&mut e);
+        // The scratch's vector is reused, not replaced by a new one.
+        assert_eq!(e.as_ptr(), buf);
+        let spans: Vec<_> = e.iter().map(|e| (e.span, &*e.replacement)).collect();
+        assert_eq!(spans, [(Span::new(0, 1), "A"), (Span::new(2, 8), "W"), (Span::new(9, 10), "Z")]);
+        let mut out = String::new();
+        apply_merged(t, 0..t.len(), &e, &mut out);
+        assert_eq!(out, "AbWiZ");
     }
 
     #[test]

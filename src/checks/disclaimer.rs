@@ -236,6 +236,10 @@ pub struct Disclaimer {
     position: Position,
     format: Format,
     texts: BTreeMap<String, LocaleTexts>,
+    /// The finding rules by [`Kind`] and the finding category, shared so
+    /// that reporting a finding does not allocate.
+    rules: [Arc<str>; 4],
+    category: Arc<str>,
 }
 
 #[derive(Debug, Default)]
@@ -254,6 +258,8 @@ enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 4] = [Kind::Notice, Kind::Line, Kind::Banner, Kind::Footer];
+
     fn rule(self) -> &'static str {
         match self {
             Kind::Notice => "disclaimer.emergency_notice",
@@ -305,7 +311,13 @@ impl Disclaimer {
                 },
             );
         }
-        let out = Disclaimer { position: config.position, format: config.format, texts };
+        let out = Disclaimer {
+            position: config.position,
+            format: config.format,
+            texts,
+            rules: Kind::ALL.map(|k| Arc::from(k.rule())),
+            category: Arc::from("disclaimer"),
+        };
         for tag in locales.keys() {
             if out.texts_for(tag).is_none() {
                 return Err(BuildError::new(
@@ -319,6 +331,11 @@ impl Disclaimer {
 
     fn texts_for(&self, tag: &str) -> Option<&LocaleTexts> {
         self.texts.get(tag).or_else(|| self.texts.get("und"))
+    }
+
+    /// Reports the finding for an added piece of `kind`.
+    fn report(&self, cx: &mut Context<'_>, kind: Kind, span: Span) {
+        cx.report(self.rules[kind as usize].clone(), self.category.clone(), Severity::Info, span);
     }
 }
 
@@ -354,23 +371,17 @@ impl Check for Disclaimer {
             Piece { prepend: format!("{formatted}{sep}"), append: String::new(), needles }
         });
 
-        let mut leading: Vec<(Kind, &Piece)> = Vec::with_capacity(3);
-        if let Some(n) = &notice {
-            leading.push((Kind::Notice, n));
-        }
-        if soft {
-            leading.push((Kind::Line, &texts.emergency_line));
-        }
-        if self.position == Position::Prepend {
-            leading.push((Kind::Banner, &texts.banner));
-        }
-        let mut trailing: Vec<(Kind, &Piece)> = Vec::with_capacity(2);
-        if self.position == Position::Append {
-            trailing.push((Kind::Banner, &texts.banner));
-        }
-        if let Some(f) = &texts.footer {
-            trailing.push((Kind::Footer, f));
-        }
+        // The pieces in order, `None` where a piece does not apply (fixed
+        // arrays: no allocation per call).
+        let leading = [
+            notice.as_ref().map(|n| (Kind::Notice, n)),
+            soft.then_some((Kind::Line, &texts.emergency_line)),
+            (self.position == Position::Prepend).then_some((Kind::Banner, &texts.banner)),
+        ];
+        let trailing = [
+            (self.position == Position::Append).then_some((Kind::Banner, &texts.banner)),
+            texts.footer.as_ref().map(|f| (Kind::Footer, f)),
+        ];
 
         let blocked = cx.is_blocked();
         let block_text: Option<String> = if blocked {
@@ -385,22 +396,22 @@ impl Check for Disclaimer {
             }
             None => cx.view().as_str(),
         };
-        let mut inserts = missing_leading(hay, &leading);
-        inserts.extend(missing_trailing(hay, &trailing));
+        let (lead, trail) = (missing_leading(hay, leading), missing_trailing(hay, trailing));
+        let inserts = || lead.iter().chain(&trail).flatten();
 
         match block_text {
             Some(body) => {
-                if !inserts.is_empty() {
+                if inserts().next().is_some() {
                     let mut start = String::new();
                     let mut end = String::new();
                     let mut at: Vec<(usize, &str)> = Vec::new();
-                    for ins in &inserts {
+                    for ins in inserts() {
                         match ins.place {
                             Place::Start => start.push_str(ins.text),
                             Place::End => end.push_str(ins.text),
                             Place::At(v) => at.push((s.body.span(v..v).start, ins.text)),
                         }
-                        cx.report(ins.kind.rule(), "disclaimer", Severity::Info, Span::new(0, 0));
+                        self.report(cx, ins.kind, Span::new(0, 0));
                     }
                     at.sort_by_key(|(o, _)| *o);
                     let extra = start.len() + end.len() + at.iter().map(|(_, t)| t.len()).sum::<usize>();
@@ -419,7 +430,7 @@ impl Check for Disclaimer {
             }
             None => {
                 let len = cx.original().len();
-                for ins in &inserts {
+                for ins in inserts() {
                     let span = match ins.place {
                         Place::Start => {
                             cx.prepend(ins.text.to_string());
@@ -435,7 +446,7 @@ impl Check for Disclaimer {
                             Span::new(o, o)
                         }
                     };
-                    cx.report(ins.kind.rule(), "disclaimer", Severity::Info, span);
+                    self.report(cx, ins.kind, span);
                 }
             }
         }
@@ -474,47 +485,46 @@ struct Insert<'p> {
 }
 
 /// The leading pieces not already at the start of `hay`, in order, each
-/// placed after the pieces before it that are there.
-fn missing_leading<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<Insert<'p>> {
+/// placed after the pieces before it that are there. `items[i]` is `None`
+/// when that piece does not apply; the result has the insert for
+/// `items[i]` at index `i` (`None` when it is there or does not apply).
+fn missing_leading<'p, const N: usize>(hay: &str, items: [Option<(Kind, &'p Piece)>; N]) -> [Option<Insert<'p>>; N] {
     let mut cur = 0;
-    let mut missing = Vec::new();
-    for &(kind, piece) in items {
+    let mut missing = [None; N];
+    for (i, item) in items.iter().enumerate() {
+        let Some((kind, piece)) = *item else { continue };
         let at = skip_decoration_forward(hay, cur);
         match piece.needles.iter().find(|n| hay[at..].starts_with(n.as_str())) {
             Some(n) => cur = at + n.len(),
-            None if cur == 0 => missing.push(Insert { kind, place: Place::Start, text: &piece.prepend }),
-            None => missing.push(Insert { kind, place: Place::At(cur), text: &piece.append }),
+            None if cur == 0 => missing[i] = Some(Insert { kind, place: Place::Start, text: &piece.prepend }),
+            None => missing[i] = Some(Insert { kind, place: Place::At(cur), text: &piece.append }),
         }
     }
     missing
 }
 
 /// The trailing pieces not already at the end of `hay`, in order, each
-/// placed before the pieces after it that are there.
-fn missing_trailing<'p>(hay: &str, items: &[(Kind, &'p Piece)]) -> Vec<Insert<'p>> {
+/// placed before the pieces after it that are there. Same shape as
+/// [`missing_leading`].
+fn missing_trailing<'p, const N: usize>(hay: &str, items: [Option<(Kind, &'p Piece)>; N]) -> [Option<Insert<'p>>; N] {
     let mut cur = hay.len();
-    // For each item: where the present pieces after it start, if any.
-    let mut present_from: Vec<Option<usize>> = vec![None; items.len()];
-    let mut present = vec![false; items.len()];
+    let mut missing = [None; N];
+    // Where the present pieces after the current item start, if any.
     let mut first_present_after: Option<usize> = None;
-    for (i, &(_, piece)) in items.iter().enumerate().rev() {
-        present_from[i] = first_present_after;
+    for (i, item) in items.iter().enumerate().rev() {
+        let Some((kind, piece)) = *item else { continue };
         let at = skip_decoration_backward(hay, cur);
         if let Some(n) = piece.needles.iter().find(|n| hay[..at].ends_with(n.as_str())) {
-            present[i] = true;
             cur = at - n.len();
             first_present_after = Some(cur);
+        } else {
+            missing[i] = Some(match first_present_after {
+                Some(at) => Insert { kind, place: Place::At(at), text: &piece.prepend },
+                None => Insert { kind, place: Place::End, text: &piece.append },
+            });
         }
     }
-    items
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !present[*i])
-        .map(|(i, &(kind, piece))| match present_from[i] {
-            Some(at) => Insert { kind, place: Place::At(at), text: &piece.prepend },
-            None => Insert { kind, place: Place::End, text: &piece.append },
-        })
-        .collect()
+    missing
 }
 
 fn skip_decoration_forward(hay: &str, mut i: usize) -> usize {
@@ -633,23 +643,37 @@ mod tests {
         assert!(fill("call {emergency", loc).is_err());
     }
 
+    /// The inserts of `missing_leading` / `missing_trailing`, in order.
+    fn found<'p, const N: usize>(ins: [Option<Insert<'p>>; N]) -> Vec<Insert<'p>> {
+        ins.into_iter().flatten().collect()
+    }
+
     #[test]
     fn leading_and_trailing_presence() {
         let a = Piece::new("AI assistant, not a clinician.", Format::Plain, "c");
         let b = Piece::new("General information.", Format::Plain, "c");
         let hay = normalise("  > ai ASSISTANT,\n not a clinician.  Body text. general   information.");
-        assert!(missing_leading(&hay, &[(Kind::Banner, &a)]).is_empty());
-        assert!(missing_trailing(&hay, &[(Kind::Footer, &b)]).is_empty());
+        assert!(found(missing_leading(&hay, [Some((Kind::Banner, &a))])).is_empty());
+        assert!(found(missing_trailing(&hay, [Some((Kind::Footer, &b))])).is_empty());
         // A missing piece goes after the leading pieces that are there.
-        let ins = missing_leading(&hay, &[(Kind::Notice, &b), (Kind::Banner, &a), (Kind::Line, &b)]);
+        let ins =
+            found(missing_leading(&hay, [Some((Kind::Notice, &b)), Some((Kind::Banner, &a)), Some((Kind::Line, &b))]));
         assert_eq!(ins.len(), 2);
         assert_eq!(ins[0].place, Place::Start);
         assert!(matches!(ins[1].place, Place::At(n) if hay[..n].ends_with("clinician.")));
+        // A piece that does not apply is skipped, not reported.
+        let ins = found(missing_leading(&hay, [None, Some((Kind::Banner, &a)), Some((Kind::Line, &b))]));
+        assert_eq!(ins.len(), 1);
+        assert_eq!(ins[0].kind, Kind::Line);
+        // A missing trailing piece goes before the trailing pieces that are there.
+        let ins = found(missing_trailing(&hay, [Some((Kind::Banner, &a)), None, Some((Kind::Footer, &b))]));
+        assert_eq!(ins.len(), 1);
+        assert!(matches!(ins[0].place, Place::At(n) if hay[n..].starts_with("general")));
         // In the middle does not count.
         let hay = normalise("Body. AI assistant, not a clinician. More body.");
-        assert_eq!(missing_leading(&hay, &[(Kind::Banner, &a)]).len(), 1);
+        assert_eq!(found(missing_leading(&hay, [Some((Kind::Banner, &a))])).len(), 1);
         // Truncated does not count.
         let hay = normalise("AI assistant, not a clin");
-        assert_eq!(missing_leading(&hay, &[(Kind::Banner, &a)]).len(), 1);
+        assert_eq!(found(missing_leading(&hay, [Some((Kind::Banner, &a))])).len(), 1);
     }
 }

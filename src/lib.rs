@@ -95,7 +95,7 @@
 //! * a clean request makes no heap allocation with a warm scratch;
 //! * red-flag matching costs 1.0–1.1× the bare Aho-Corasick automaton, from
 //!   100 to 100,000 phrases;
-//! * building the built-in guardrail takes about 0.2 s and about 31 MB of
+//! * building the built-in guardrail takes about 0.2 s and about 33 MB of
 //!   heap: build it once at start-up and clone it.
 //!
 //! # Policies and audit

@@ -144,8 +144,13 @@ fn clean_path_allocations_are_pinned() {
     // The compiled built-in policy: a few MiB of automata and tables, not
     // nothing (memory_usage counts the checks) and not unbounded.
     assert!((100_000..256 << 20).contains(&memory), "memory_usage() = {memory}");
-    // memory_usage() is a floor of the same heap: the regex crate does not
-    // report its heap, so the regex-based checks (sanitizer, diagnosis)
-    // count only their patterns. Measured: 18.9 MB of 33.5 MB.
-    assert!(memory <= live && live <= 4 * memory, "memory_usage() = {memory}, live heap = {live}");
+    // memory_usage() is a floor of the same heap that covers most of it:
+    // the compiled regexes of sanitizer and diagnosis are counted as the
+    // regex engine reports them; not counted are the injection check's few
+    // regexes, allocator slack and small per-check tables. Measured: 27.0 MB
+    // of 33.4 MB (18.9 MB before the regex engines were counted).
+    assert!(
+        memory <= live && live * 4 <= memory * 5,
+        "memory_usage() = {memory}, live heap = {live}: more than a fifth uncounted"
+    );
 }

@@ -86,7 +86,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{Regex, RegexBuilder};
+// The meta regex engine itself (what `regex::Regex` wraps), because it
+// reports its heap: `Check::memory_usage` counts the compiled rules.
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, CheckError, Context, Stages};
@@ -599,8 +602,8 @@ impl Diagnosis {
                     return Err(BuildError::new(format!("{rf}.triggers"), "a rule needs at least one trigger"));
                 }
                 let pattern_field = format!("{rf}.patterns");
-                let regex = compile_alternatives(&r.patterns, &expanded_vars, &pattern_field)?;
-                sources.push((Arc::from(r.id.as_str()), regex.as_str().to_string()));
+                let (regex, source) = compile_alternatives_with_source(&r.patterns, &expanded_vars, &pattern_field)?;
+                sources.push((Arc::from(r.id.as_str()), source));
                 let idx = u32::try_from(rules.len()).map_err(|_| BuildError::new(&rf, "too many rules"))?;
                 for (j, t) in r.triggers.iter().enumerate() {
                     for variant in apostrophe_variants(t) {
@@ -1023,9 +1026,17 @@ impl Check for Diagnosis {
     }
 
     fn memory_usage(&self) -> usize {
+        // Compiled regexes as the engine reports them (without the per-search
+        // lazy-DFA caches, which grow up to `hybrid_cache_capacity` each).
+        let regexes = self.rules.iter().map(|r| &r.regex).chain(self.guards.iter().map(|g| &g.regex));
+        let regexes = regexes
+            .chain([&self.clause_break, &self.emergency_directions, &self.urgent_directions])
+            .chain(self.direction_guard_before.iter().chain(self.direction_guard_clause.iter()));
         self.triggers.memory_usage()
-            + self.sources.iter().map(|(_, p)| p.len() * 8).sum::<usize>()
+            + regexes.map(Regex::memory_usage).sum::<usize>()
+            + self.sources.iter().map(|(_, p)| p.len()).sum::<usize>()
             + self.trigger_literals.iter().map(String::len).sum::<usize>()
+            + self.trigger_rules.iter().map(|v| v.len() * 4 + 24).sum::<usize>()
     }
 }
 
@@ -1253,11 +1264,25 @@ fn apostrophe_variants(t: &str) -> Vec<String> {
 }
 
 fn compile(pattern: &str, field: &str) -> Result<Regex, BuildError> {
-    RegexBuilder::new(&rewrite_pattern(pattern))
-        .size_limit(32 << 20)
-        .dfa_size_limit(8 << 20)
-        .build()
-        .map_err(|e| BuildError::new(field, format!("bad pattern: {}", first_line(&e.to_string()))))
+    compile_rewritten(&rewrite_pattern(pattern), field)
+}
+
+/// Compiles with the settings `regex::Regex` uses for `&str` (leftmost-first,
+/// no empty match inside a UTF-8 code point), larger size limits.
+fn compile_rewritten(pattern: &str, field: &str) -> Result<Regex, BuildError> {
+    let config = Regex::config()
+        .match_kind(regex_automata::MatchKind::LeftmostFirst)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(32 << 20))
+        .hybrid_cache_capacity(8 << 20);
+    Regex::builder().configure(config).syntax(syntax::Config::new().utf8(true)).build(pattern).map_err(|e| {
+        let why = match (e.syntax_error(), e.size_limit()) {
+            (Some(syntax), _) => first_line(&syntax.to_string()),
+            (None, Some(limit)) => format!("the compiled pattern exceeds the size limit of {limit} bytes"),
+            (None, None) => first_line(&e.to_string()),
+        };
+        BuildError::new(field, format!("bad pattern: {why}"))
+    })
 }
 
 fn compile_alternatives(
@@ -1265,6 +1290,15 @@ fn compile_alternatives(
     vars: &BTreeMap<String, String>,
     field: &str,
 ) -> Result<Regex, BuildError> {
+    compile_alternatives_with_source(patterns, vars, field).map(|(regex, _)| regex)
+}
+
+/// [`compile_alternatives`], also returning the compiled pattern text.
+fn compile_alternatives_with_source(
+    patterns: &[String],
+    vars: &BTreeMap<String, String>,
+    field: &str,
+) -> Result<(Regex, String), BuildError> {
     if patterns.is_empty() {
         return Err(BuildError::new(field, "at least one pattern is required"));
     }
@@ -1296,7 +1330,8 @@ fn compile_alternatives(
         let f = format!("{field}[{i}]");
         expand_vars(p, vars, &f, 2).and_then(|e| compile(&e, &f)).map(|re| (f, re))
     };
-    let regex = compile(&joined, field).map_err(|joined_error| {
+    let source = rewrite_pattern(&joined);
+    let regex = compile_rewritten(&source, field).map_err(|joined_error| {
         patterns.iter().enumerate().find_map(|(i, p)| alone(i, p).err()).unwrap_or(joined_error)
     })?;
     // An alternation matches the empty string exactly when an entry does.
@@ -1309,7 +1344,7 @@ fn compile_alternatives(
         }
         return Err(BuildError::new(field, "the pattern matches the empty string"));
     }
-    Ok(regex)
+    Ok((regex, source))
 }
 
 fn first_line(s: &str) -> String {

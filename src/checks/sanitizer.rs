@@ -63,7 +63,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::RegexBuilder;
+// The meta regex engine itself (what `regex::Regex` wraps), because it
+// reports its heap: `Check::memory_usage` counts the compiled rules.
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, PatternSet};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
@@ -308,7 +313,7 @@ impl Names {
 #[derive(Debug)]
 pub struct Sanitizer {
     cfg: SanitizerConfig,
-    set: Option<RegexSet>,
+    set: Option<Regex>,
     rules: Vec<CompiledRule>,
     names: Names,
 }
@@ -387,7 +392,7 @@ impl Sanitizer {
 }
 
 /// Compiles the code rules: built-in, files, inline; drops disabled ones.
-fn compile_code(cfg: &CodeConfig) -> Result<(Option<RegexSet>, Vec<CompiledRule>), BuildError> {
+fn compile_code(cfg: &CodeConfig) -> Result<(Option<Regex>, Vec<CompiledRule>), BuildError> {
     if cfg.action == Action::Strip {
         return Err(BuildError::new("sanitizer.code.action", "`strip` is not supported; use `flag` or `block`"));
     }
@@ -457,21 +462,44 @@ fn compile_code(cfg: &CodeConfig) -> Result<(Option<RegexSet>, Vec<CompiledRule>
                 .map_err(|e| BuildError::new(format!("{field}.patterns[{j}]"), regex_error(&e)))?;
         }
         let joined = rule.patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
-        let regex = RegexBuilder::new(&joined)
-            .size_limit(REGEX_SIZE_LIMIT * rule.patterns.len().max(1))
-            .build()
-            .map_err(|e| BuildError::new(format!("{field}.patterns"), regex_error(&e)))?;
+        let regex = meta_regex(MatchKind::LeftmostFirst, REGEX_SIZE_LIMIT * rule.patterns.len().max(1))
+            .build(&joined)
+            .map_err(|e| BuildError::new(format!("{field}.patterns"), meta_error(&e)))?;
         sources.push(joined);
         rules.push(CompiledRule { id: rule.id.as_str().into(), regex, action });
     }
     if rules.is_empty() {
         return Ok((None, rules));
     }
-    let set = RegexSetBuilder::new(&sources)
-        .size_limit(REGEX_SIZE_LIMIT * sources.len())
-        .build()
-        .map_err(|e| BuildError::new("sanitizer.code", regex_error(&e)))?;
+    let set = meta_regex(MatchKind::All, REGEX_SIZE_LIMIT * sources.len())
+        .build_many(&sources)
+        .map_err(|e| BuildError::new("sanitizer.code", meta_error(&e)))?;
     Ok((Some(set), rules))
+}
+
+/// A builder with the settings `regex` uses for `&str` patterns (sets:
+/// `MatchKind::All`, no captures).
+fn meta_regex(kind: MatchKind, size_limit: usize) -> regex_automata::meta::Builder {
+    let mut config = Regex::config().match_kind(kind).utf8_empty(true).nfa_size_limit(Some(size_limit));
+    if kind == MatchKind::All {
+        config = config.which_captures(regex_automata::nfa::thompson::WhichCaptures::None);
+    }
+    let mut b = Regex::builder();
+    b.configure(config).syntax(syntax::Config::new().utf8(true));
+    b
+}
+
+/// A meta-engine build error as one line, like [`regex_error`].
+fn meta_error(e: &regex_automata::meta::BuildError) -> String {
+    match (e.syntax_error(), e.size_limit()) {
+        (Some(syntax), _) => {
+            let text = syntax.to_string();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid pattern").trim();
+            format!("invalid pattern: {}", last.strip_prefix("error: ").unwrap_or(last))
+        }
+        (None, Some(limit)) => format!("invalid pattern: the compiled pattern exceeds the size limit of {limit} bytes"),
+        (None, None) => format!("invalid pattern: {e}"),
+    }
 }
 
 /// A regex error as one lowercase line (the regex crate's messages span
@@ -502,10 +530,10 @@ impl Check for Sanitizer {
     }
 
     fn memory_usage(&self) -> usize {
-        // The regex crate does not report its heap; count pattern sizes as a
-        // floor.
-        self.rules.iter().map(|r| r.regex.as_str().len() * 2 + r.id.len()).sum::<usize>()
-            + self.set.as_ref().map_or(0, |s| s.patterns().iter().map(String::len).sum())
+        // Compiled regexes as the engine reports them (without the
+        // per-search lazy-DFA caches).
+        self.rules.iter().map(|r| r.regex.memory_usage() + r.id.len()).sum::<usize>()
+            + self.set.as_ref().map_or(0, Regex::memory_usage)
     }
 }
 
@@ -914,9 +942,10 @@ impl Sanitizer {
         if !set.is_match(text) {
             return;
         }
-        let matched = set.matches(text);
+        let mut matched = PatternSet::new(set.pattern_len());
+        set.which_overlapping_matches(&Input::new(text), &mut matched);
         for idx in matched.iter() {
-            let rule = &self.rules[idx];
+            let rule = &self.rules[idx.as_usize()];
             let Some(m) = rule.regex.find(text) else { continue };
             let mut f = self.finding(cx, &rule.id, &self.names.cat_code, Severity::High, view.span(m.range()));
             if view.is_hidden(m.range()) {

@@ -30,123 +30,10 @@ use medguard::normalize::View;
 use medguard::{Guardrail, Policy, Scratch};
 use regex::RegexSet;
 
-const SIZES: &[(&str, usize)] = &[("200B", 200), ("1KiB", 1024), ("8KiB", 8 * 1024), ("64KiB", 64 * 1024)];
+mod injection_text;
+use injection_text::{CLEAN, message};
 
-/// A realistic patient message vocabulary (a couple of trigger-ish words).
-const CLEAN: &[&str] = &[
-    "I",
-    "have",
-    "had",
-    "a",
-    "dull",
-    "headache",
-    "for",
-    "three",
-    "days",
-    "and",
-    "my",
-    "doctor",
-    "said",
-    "to",
-    "take",
-    "ibuprofen",
-    "with",
-    "food",
-    "but",
-    "it",
-    "still",
-    "hurts",
-    "when",
-    "I",
-    "stand",
-    "up",
-    "is",
-    "this",
-    "normal",
-    "should",
-    "worry",
-    "about",
-    "blood",
-    "pressure",
-    "mother",
-    "also",
-    "has",
-    "diabetes",
-    "since",
-    "last",
-    "year",
-    "the",
-    "pain",
-    "gets",
-    "worse",
-    "at",
-    "night",
-    "no",
-    "fever",
-    "what",
-    "can",
-    "do",
-    "at",
-    "home",
-    "thanks",
-    "my",
-    "son",
-    "is",
-    "7",
-    "and",
-    "coughing",
-    "a",
-    "lot",
-    "we",
-    "tried",
-    "honey",
-    "tea",
-    "the",
-    "pharmacist",
-    "suggested",
-    "rest",
-    "is",
-    "it",
-    "safe",
-    "to",
-    "give",
-    "him",
-    "children's",
-    "tylenol",
-    "or",
-    "should",
-    "we",
-    "see",
-    "the",
-    "pediatrician",
-    "today",
-    "I",
-    "also",
-    "noticed",
-    "a",
-    "rash",
-    "on",
-    "his",
-    "arm",
-    "that",
-    "itches",
-    "could",
-    "it",
-    "be",
-    "an",
-    "allergy",
-    "to",
-    "the",
-    "new",
-    "soap",
-    "we",
-    "started",
-    "using",
-    "last",
-    "week",
-    "previous",
-    "system",
-];
+const SIZES: &[(&str, usize)] = &[("200B", 200), ("1KiB", 1024), ("8KiB", 8 * 1024), ("64KiB", 64 * 1024)];
 
 /// A benign vocabulary dense in words the rules anchor on (near misses).
 const NEAR_MISS: &[&str] = &[
@@ -211,22 +98,6 @@ const NEAR_MISS: &[&str] = &[
     "forget",
     "dose",
 ];
-
-/// A benign message of exactly `len` bytes (ASCII) from `words`.
-fn message(words: &[&str], len: usize) -> String {
-    let mut s = String::with_capacity(len + 16);
-    let mut x: u32 = 0x9E37_79B9;
-    while s.len() < len {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let w = words[(x as usize) % words.len()];
-        s.push_str(w);
-        s.push(if x.is_multiple_of(11) { '.' } else { ' ' });
-    }
-    s.truncate(len);
-    s
-}
 
 /// A message of `len` bytes with attacks in the middle.
 fn attack(len: usize) -> String {

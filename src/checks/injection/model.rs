@@ -90,22 +90,7 @@ pub fn for_each_feature(text: &str, skip: &[Range<usize>], mut f: impl FnMut(u32
     let mut si = 0usize;
     let mut prev: Option<u32> = None;
     let mut i = 0usize;
-    while i < b.len() {
-        if !is_word_byte(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut h = FNV_OFFSET;
-        while i < b.len() {
-            let c = b[i];
-            if is_word_byte(c) || (c == b'\'' && i > start && b.get(i + 1).is_some_and(|&d| is_word_byte(d))) {
-                h = (h ^ u32::from(c)).wrapping_mul(FNV_PRIME);
-                i += 1;
-            } else {
-                break;
-            }
-        }
+    while let Some((start, h)) = next_word(b, &mut i) {
         if !skip.is_empty() {
             while si < skip.len() && skip[si].end <= start {
                 si += 1;
@@ -124,6 +109,30 @@ pub fn for_each_feature(text: &str, skip: &[Range<usize>], mut f: impl FnMut(u32
         prev = Some(h);
     }
     n
+}
+
+/// The next word at or after `*i` (a run of word bytes, with apostrophes
+/// inside it): its start and FNV-1a hash; `*i` ends just after it. The one
+/// tokenizer of training ([`for_each_feature`]) and scoring.
+#[inline]
+fn next_word(b: &[u8], i: &mut usize) -> Option<(usize, u32)> {
+    while *i < b.len() && !is_word_byte(b[*i]) {
+        *i += 1;
+    }
+    if *i >= b.len() {
+        return None;
+    }
+    let start = *i;
+    let mut h = FNV_OFFSET;
+    while let Some(&c) = b.get(*i) {
+        if is_word_byte(c) || (c == b'\'' && *i > start && b.get(*i + 1).is_some_and(|&d| is_word_byte(d))) {
+            h = (h ^ u32::from(c)).wrapping_mul(FNV_PRIME);
+            *i += 1;
+        } else {
+            break;
+        }
+    }
+    Some((start, h))
 }
 
 /// A compiled model: a table of quantised weights.
@@ -242,22 +251,7 @@ impl Model {
         }
         let mut prev: Option<u32> = None;
         let mut i = 0usize;
-        while i < b.len() {
-            if !is_word_byte(b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut h = FNV_OFFSET;
-            while i < b.len() {
-                let c = b[i];
-                if is_word_byte(c) || (c == b'\'' && i > start && b.get(i + 1).is_some_and(|&d| is_word_byte(d))) {
-                    h = (h ^ u32::from(c)).wrapping_mul(FNV_PRIME);
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
+        while let Some((_, h)) = next_word(b, &mut i) {
             acc += i64::from(w[(mix(h ^ SEED_WORD) >> shift) as usize & mask]);
             n += 1;
             if let Some(p) = prev {

@@ -1333,9 +1333,9 @@ fn validate_rule(r: &RuleConfig, field: &str) -> Result<(), BuildError> {
 mod tests {
     use super::*;
 
-    fn compile(toml_text: &str) -> Rules {
+    fn try_compile(field: &str, toml_text: &str) -> Result<Rules, BuildError> {
         let file: RuleFile = toml::from_str(toml_text).unwrap();
-        let sources = vec![Source { field: "t".into(), file }];
+        let sources = vec![Source { field: field.into(), file }];
         Rules::compile(&CompileInput {
             sources: &sources,
             sets_only: &[],
@@ -1343,7 +1343,10 @@ mod tests {
             allow_phrases: &[],
             cues: &[],
         })
-        .unwrap()
+    }
+
+    fn compile(toml_text: &str) -> Rules {
+        try_compile("t", toml_text).unwrap()
     }
 
     fn hits(r: &Rules, text: &str) -> Vec<(String, String)> {
@@ -1425,18 +1428,7 @@ patterns = ["{instr} {from|by} {my|the} doctor"]
 
     #[test]
     fn compile_errors_name_the_field() {
-        let bad = |t: &str| {
-            let file: RuleFile = toml::from_str(t).unwrap();
-            let sources = vec![Source { field: "x".into(), file }];
-            Rules::compile(&CompileInput {
-                sources: &sources,
-                sets_only: &[],
-                disabled: &[],
-                allow_phrases: &[],
-                cues: &[],
-            })
-            .unwrap_err()
-        };
+        let bad = |t: &str| try_compile("x", t).unwrap_err();
         let e = bad("[[rules]]\nid='a.b'\nfamily='f'\nweight=0.5\npatterns=['{no_such_set} x']\n");
         assert_eq!(e.field(), "x.rules[0].patterns[0]");
         assert!(e.message().contains("unknown set"), "{e}");
